@@ -1,0 +1,112 @@
+"""GPT-3: Brown et al. 2020, "Language Models are Few-Shot Learners" (the small sizes run here).
+
+Table 2.1 sizes, learning rates and batches; §2.1 architecture (GPT-2's, with alternating
+dense and locally banded sparse attention, context 2048); Appendix B optimisation: Adam
+(0.9, 0.95, 1e-8), clip 1.0, weight decay 0.1, 375M-token warmup, cosine to 10% over 260B
+tokens then flat to 300B, batch ramp from 32k tokens over the first 4-12B tokens.
+
+Two Table 2.1 typos are resolved as FACTS.md §3.1 explains: GPT-3 XL has 16 heads (24 x 128
+would be 3072 wide, and Table D.1's 1,320M matches 2048), and 13B is 5120 wide, not 5140
+(40 heads x 128; Table D.1's 12,850M matches 5120).
+
+The band is not in the paper: our banded layers use Sparse-Transformer local blocks of 128
+(band_width=256: each token sees 128 to 255 tokens back). That keeps a whole GPU tile of
+local context while costing a quarter of a dense layer's attention at 2048;
+`--set model.attention=dense` turns it off, `model.band_width=N` changes it.
+
+Small scale: `python -m repro gpt3 --scale small` -> reports/gpt3-small.md.
+"""
+from repro.config import (Config, DataConfig, ModelConfig, OptimConfig, ScheduleConfig,
+                          TrainConfig)
+from repro.spec import PaperSpec, Scale
+
+CTX = 2048                                             # §2.1
+
+RECIPE = Config(
+    model=ModelConfig(
+        vocab_size=50257, block_size=CTX,              # GPT-2 tokenizer (§2.1 "same as GPT-2")
+        n_layer=12, n_head=12, n_embd=768,             # Table 2.1, GPT-3 Small
+        norm_position="pre", final_norm=True, init="gpt2",  # §2.1: GPT-2's model and init
+        attention="alternating", band_width=256,       # §2.1 alternating; band: our choice
+        embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0,  # not stated; 0 (our choice)
+    ),
+    optim=OptimConfig(lr=6e-4,                         # Table 2.1
+                      beta1=0.9, beta2=0.95, eps=1e-8,  # App. B
+                      weight_decay=0.1, decay_embeddings=True, grad_clip=1.0),  # App. B
+    schedule=ScheduleConfig(warmup_tokens=375_000_000,          # App. B
+                            decay="cosine", decay_tokens=260_000_000_000, min_lr_ratio=0.1,
+                            batch_ramp_start_tokens=32_768,     # App. B: from 32k tokens
+                            batch_ramp_tokens=4_000_000_000),   # App. B: 4-12B (per size)
+    train=TrainConfig(tokens=300_000_000_000, batch_size=256,   # Table 2.1: 0.5M tokens
+                      micro_batch_size=8, eval_interval=1000, eval_tokens=1 << 20,
+                      log_interval=100, checkpoint_interval=5000),
+    data=DataConfig(kind="text", source="books", tokenizer="gpt2"),
+)
+
+# Table 2.1 (batch in sequences of 2048: 0.5M -> 256, 1M -> 512, 2M -> 1024, 3.2M -> 1536 as
+# Megatron-DeepSpeed's replica, C7). Ramp length per size: our choice within "4-12B".
+SIZES = {
+    "small": {},
+    "medium": {"model.n_layer": 24, "model.n_embd": 1024, "model.n_head": 16, "optim.lr": 3e-4},
+    "large": {"model.n_layer": 24, "model.n_embd": 1536, "model.n_head": 16, "optim.lr": 2.5e-4},
+    "xl": {"model.n_layer": 24, "model.n_embd": 2048, "model.n_head": 16, "optim.lr": 2e-4,
+           "train.batch_size": 512, "schedule.batch_ramp_tokens": 6e9},
+    "2.7b": {"model.n_layer": 32, "model.n_embd": 2560, "model.n_head": 32, "optim.lr": 1.6e-4,
+             "train.batch_size": 512, "schedule.batch_ramp_tokens": 8e9},
+    "6.7b": {"model.n_layer": 32, "model.n_embd": 4096, "model.n_head": 32, "optim.lr": 1.2e-4,
+             "train.batch_size": 1024, "schedule.batch_ramp_tokens": 10e9},
+    "13b": {"model.n_layer": 40, "model.n_embd": 5120, "model.n_head": 40, "optim.lr": 1e-4,
+            "train.batch_size": 1024, "schedule.batch_ramp_tokens": 12e9},
+    "175b": {"model.n_layer": 96, "model.n_embd": 12288, "model.n_head": 96, "optim.lr": 0.6e-4,
+             "train.batch_size": 1536, "schedule.batch_ramp_tokens": 12e9},
+}
+
+SCALES = {
+    "tiny": Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=64, block_size=128,
+                  batch_size=8, tokens=8 * 128 * 60,
+                  overrides=("model.band_width=32", "data.max_chars=1500000",
+                             "train.eval_interval=20", "train.eval_tokens=4096",
+                             "train.log_interval=1", "train.micro_batch_size=0",
+                             "train.sample_tokens=60")),
+    "small": Scale("one GPU, about 5 minutes", n_layer=6, n_head=6, n_embd=384,
+                   block_size=1024, batch_size=64, tokens=100_000_000, micro_batch_size=32,
+                   overrides=("train.eval_interval=250", "train.log_interval=25",
+                              "train.checkpoint_interval=1000", "model.vocab_pad_multiple=64",
+                              "train.compile=true")),
+    "medium": Scale("one GPU, about an hour", batch_size=128, tokens=1_500_000_000,
+                    micro_batch_size=16,
+                    overrides=("model.vocab_pad_multiple=64", "train.compile=true")),
+    "paper": Scale("thousands of V100s in 2020; the full recipe"),
+}
+
+SPEC = PaperSpec(
+    name="gpt3",
+    title="GPT-3: Language Models are Few-Shot Learners (Brown et al. 2020)",
+    citation="Brown et al. Language Models are Few-Shot Learners. NeurIPS 2020.",
+    recipe=RECIPE, sizes=SIZES, default_size="small", scales=SCALES,
+    sources={
+        "model.n_layer": "Table 2.1", "model.n_embd": "Table 2.1 (13B: 5120, typo fixed)",
+        "model.n_head": "Table 2.1 (XL: 16, typo fixed)", "model.block_size": "§2.1 (2048)",
+        "model.attention": "§2.1 alternating dense / locally banded",
+        "model.band_width": "not stated; 256 (our choice)",
+        "model.resid_pdrop": "not stated; 0 (our choice)",
+        "optim.lr": "Table 2.1", "optim.beta2": "App. B (0.95)", "optim.eps": "App. B",
+        "optim.weight_decay": "App. B (0.1)", "optim.grad_clip": "App. B (1.0)",
+        "schedule.warmup_tokens": "App. B (375M)", "schedule.decay_tokens": "App. B (260B)",
+        "schedule.min_lr_ratio": "App. B (10%)",
+        "schedule.batch_ramp_start_tokens": "App. B (32k)",
+        "schedule.batch_ramp_tokens": "App. B (4-12B; per size ours)",
+        "train.batch_size": "Table 2.1 (tokens / 2048)", "train.tokens": "Table 2.1 (300B)",
+    },
+    notes=(
+        ("Common Crawl / WebText2 / Books / Wikipedia mix (Table 2.2)", False,
+         "not available; offline: shipped books; online: --set data.dataset=HuggingFaceFW/fineweb"),
+        ("documents packed with an end-of-text separator (App. B)", True, "tokens.py"),
+        ("sampling without replacement within an epoch (App. B)", True, "tasks.sample_indices"),
+        ("model parallelism on V100s (§2.3)", False, "DDP/FSDP through accelerate launch"),
+    ),
+    data={"offline": "books (57 Project Gutenberg novels, data/books)",
+          "online": "HuggingFaceFW/fineweb (a Common-Crawl-derived stand-in for the mix)"},
+    published_params={"small": "125M", "medium": "350M", "large": "760M", "xl": "1.3B",
+                      "2.7b": "2.7B", "6.7b": "6.7B", "13b": "13.0B", "175b": "175.0B"},
+)

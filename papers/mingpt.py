@@ -1,0 +1,123 @@
+"""The minGPT demos the project grew from (karpathy/minGPT README and projects):
+`adder` (play_math), `chargpt` (play_char; nanoGPT's shakespeare_char config), `imagegpt`
+(play_image) and `words` (the BPE demo minGPT never had).
+
+Each is a PaperSpec with one size and a `tiny` (CPU) and `small` (one GPU) scale.
+  python -m repro adder --scale small      -> 100% of 1,000 held-out 2-digit sums
+  python -m repro chargpt --scale small    -> val loss <= 1.46 in under 3 minutes (H100)
+  python -m repro imagegpt --scale small   -> CIFAR-10 samples, bits/pixel, linear probes
+  python -m repro words --scale small      -> GPT-2 BPE on the books corpus, sampled text
+"""
+from repro.config import (Config, DataConfig, ModelConfig, OptimConfig, ScheduleConfig,
+                          TrainConfig)
+from repro.spec import PaperSpec, Scale
+
+MINGPT = "Karpathy, minGPT (github.com/karpathy/minGPT), 2020"
+NANOGPT = "Karpathy, nanoGPT (github.com/karpathy/nanoGPT), 2023"
+SCRATCH = ("model.vocab_pad_multiple=1",)
+
+
+def _demo(name, title, citation, recipe, tiny, small, sources, references=(), data=None):
+    return PaperSpec(name=name, title=title, citation=citation, recipe=recipe,
+                     sizes={"default": {}}, default_size="default",
+                     scales={"tiny": tiny, "small": small, "paper": Scale("the demo as published")},
+                     sources=sources, references=references, data=data or {})
+
+
+ADDER = _demo(
+    "adder", "minGPT adder: n-digit addition (play_math)", MINGPT,
+    Config(
+        model=ModelConfig(vocab_size=10, block_size=9, n_layer=2, n_head=4, n_embd=128,
+                          init="gpt2"),                 # legacy play_math: 2 layers, 128 wide
+        optim=OptimConfig(lr=6e-4, weight_decay=0.1),
+        schedule=ScheduleConfig(warmup_tokens=512 * 9 * 100, min_lr_ratio=0.1),
+        train=TrainConfig(steps=3000, batch_size=512, eval_interval=500, eval_tokens=9000,
+                          log_interval=50, sample_tokens=0),
+        data=DataConfig(kind="addition", tokenizer="char"),
+    ),
+    tiny=Scale("CPU, under 30 s", batch_size=64,
+               overrides=("train.steps=150", "train.eval_interval=50", "train.log_interval=1")),
+    small=Scale("one GPU, under a minute", n_layer=4, n_embd=256, n_head=8,
+                overrides=("train.steps=4000",)),
+    sources={"model.n_layer": "legacy play_math (2 layers)", "model.n_embd": "play_math (128)",
+             "task.ndigit": "play_math (2 digits)"},
+    references=(("held-out exact match, 2 digits", 0.999, "legacy minGPT play_math",
+                 "same task and held-out size"),),
+    data={"offline": "generated: all 10^(2n) problems, 1,000 held out (seed 1337)"},
+)
+
+CHARGPT = _demo(
+    "chargpt", "minGPT chargpt: character-level tiny Shakespeare", NANOGPT,
+    Config(  # nanoGPT config/train_shakespeare_char.py
+        model=ModelConfig(vocab_size=0, block_size=256, n_layer=6, n_head=6, n_embd=384,
+                          embd_pdrop=0.2, attn_pdrop=0.2, resid_pdrop=0.2, init="gpt2"),
+        optim=OptimConfig(lr=1e-3, beta2=0.99, weight_decay=0.1, grad_clip=1.0),
+        schedule=ScheduleConfig(warmup_tokens=100 * 64 * 256, min_lr_ratio=0.1),
+        train=TrainConfig(tokens=5000 * 64 * 256, batch_size=64, eval_interval=250,
+                          eval_tokens=110_000, log_interval=50, sample_tokens=500),
+        data=DataConfig(kind="text", source="shakespeare", tokenizer="char", val_fraction=0.1,
+                        stride=1),
+    ),
+    tiny=Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=16,
+               tokens=16 * 64 * 150,
+               overrides=("train.eval_interval=50", "train.eval_tokens=4096",
+                          "train.log_interval=1", "train.sample_tokens=100")),
+    small=Scale("one H100, under 3 minutes", overrides=("train.compile=true",
+                                                        "train.checkpoint_interval=5000")),
+    sources={"model.n_layer": "nanoGPT shakespeare_char", "model.block_size": "nanoGPT (256)",
+             "optim.lr": "nanoGPT (1e-3)", "train.tokens": "nanoGPT: 5000 iters x 64 x 256",
+             "model.resid_pdrop": "nanoGPT (0.2)"},
+    references=(("val loss, 6x384, 5000 iters", 1.4697, "nanoGPT README",
+                 "same data, split and model"),),
+    data={"offline": "tinyshakespeare: first 90% train, last 10% val"},
+)
+
+IMAGEGPT = _demo(
+    "imagegpt", "minGPT imagegpt: GPT on CIFAR-10 pixels (play_image)", MINGPT,
+    Config(
+        model=ModelConfig(vocab_size=512, block_size=1024, n_layer=8, n_head=8, n_embd=256,
+                          embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, init="gpt2"),
+        optim=OptimConfig(lr=3e-3, beta2=0.95, weight_decay=0.0, grad_clip=1.0),
+        schedule=ScheduleConfig(warmup_tokens=64 * 1024 * 200, min_lr_ratio=0.0),
+        train=TrainConfig(tokens=4000 * 64 * 1024, batch_size=64, micro_batch_size=64,
+                          eval_interval=500, eval_tokens=2000 * 1024, log_interval=50,
+                          precision="auto"),
+        data=DataConfig(kind="images", source="cifar10", tokenizer="palette", image_size=32,
+                        palette_size=512),
+    ),
+    tiny=Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=16,
+               tokens=16 * 64 * 60,
+               overrides=("data.image_size=8", "data.palette_size=16", "data.max_images=1000",
+                          "train.eval_interval=20", "train.eval_tokens=8192",
+                          "train.log_interval=1")),
+    small=Scale("one GPU, about 5 minutes", overrides=("train.compile=true",)),
+    sources={"data.palette_size": "play_image (k-means, 512)", "model.n_layer": "our choice"},
+    references=(("test loss, full CIFAR-10 (nats/token)", 2.0378, "legacy minGPT play_image",
+                 "full 50k-image train set; ours trains on the 10k subset"),),
+    data={"offline": "cifar10 subset (10,000 / 2,000)", "online": "--set data.dataset=uoft-cs/cifar10"},
+)
+
+WORDS = _demo(
+    "words", "minGPT words: the BPE demo minGPT never had (GPT-2 BPE on books)", MINGPT,
+    Config(
+        model=ModelConfig(vocab_size=50257, block_size=256, n_layer=6, n_head=8, n_embd=512,
+                          init="gpt2"),
+        optim=OptimConfig(lr=6e-4, weight_decay=0.1),
+        schedule=ScheduleConfig(warmup_tokens=10_000_000, min_lr_ratio=0.1),
+        train=TrainConfig(tokens=150_000_000, batch_size=128, micro_batch_size=128,
+                          eval_interval=250, eval_tokens=1 << 20, log_interval=25,
+                          sample_tokens=300),
+        data=DataConfig(kind="text", source="books", tokenizer="gpt2"),
+    ),
+    tiny=Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=8,
+               tokens=8 * 64 * 120, micro_batch_size=8,
+               overrides=("data.max_chars=1500000", "train.eval_interval=40",
+                          "train.eval_tokens=4096", "train.log_interval=1",
+                          "train.sample_tokens=60")),
+    small=Scale("one GPU, about 5 minutes", overrides=("train.compile=true",
+                                                       "model.vocab_pad_multiple=64")),
+    sources={"data.tokenizer": "GPT-2 BPE (our choice for the missing demo)"},
+    data={"offline": "books (57 Project Gutenberg novels)"},
+)
+
+SPECS = (ADDER, CHARGPT, IMAGEGPT, WORDS)

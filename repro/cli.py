@@ -1,0 +1,191 @@
+"""`python -m repro`: train a paper's recipe at a scale, or one of the verbs.
+
+    python -m repro <paper> [--size NAME] [--scale tiny|small|medium|paper] [--steps N]
+                    [--seed S] [--out DIR] [--device auto|cpu|cuda] [--resume RUN_DIR]
+                    [--set key=value ...] [--dry-run] [--json]
+    python -m repro list | report | parity | export | bench | tokenize | sample ...
+
+Misuse exits with status 2 and one line naming the culprit; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ReproError
+
+VERBS = ("list", "report", "parity", "export", "bench", "tokenize")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise ReproError(f"{self.prog}: {message}")
+
+
+def _papers():
+    from papers import PAPERS
+    return PAPERS
+
+
+def train_parser(paper: str) -> Parser:
+    p = Parser(prog=f"repro {paper}", description=f"Train the {paper} recipe.")
+    p.add_argument("--size")
+    p.add_argument("--scale", default="tiny")
+    p.add_argument("--steps", type=int, help="stop after N steps (the schedule keeps its horizon)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", default="runs", help="root folder of run folders")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--resume", metavar="RUN_DIR")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--report-dir", default="reports")
+    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def cmd_list(argv) -> None:
+    from .spec import size_config
+    for name, spec in _papers().items():
+        sizes = []
+        for size in spec.sizes:
+            m = size_config(spec, size).model
+            sizes.append(f"{size} ({m.n_layer}x{m.n_embd})")
+        print(f"{name:9s} {spec.title}")
+        print(f"{'':9s} sizes:  {', '.join(sizes)}  [default {spec.default_size}]")
+        print(f"{'':9s} scales: " + "; ".join(f"{k}: {v.about}" for k, v in spec.scales.items()))
+
+
+def resolve_args(paper: str, args):
+    from .spec import resolve
+    spec = _papers()[paper]
+    cfg = resolve(spec, args.size, args.scale, args.overrides)
+    for key, value in (("steps", args.steps), ("seed", args.seed), ("device", args.device)):
+        if value is not None:
+            setattr(cfg.train, key, value)
+    return spec, cfg
+
+
+def resume_config(paper: str, args):
+    """The saved config of RUN_DIR, with --set/--steps applied; model changes are refused."""
+    from .config import Config, apply_overrides, validate
+    from .rundir import is_run_dir
+    run_dir = Path(args.resume)
+    if not is_run_dir(run_dir):
+        raise ReproError(f"--resume {run_dir}: not a run folder (no config.json)")
+    saved = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
+    if saved.paper != paper:
+        raise ReproError(f"--resume {run_dir}: that run is {saved.paper!r}, not {paper!r}")
+    cfg = apply_overrides(saved, args.overrides)
+    for key, old in saved.to_dict()["model"].items():
+        new = getattr(cfg.model, key)
+        if new != old:
+            raise ReproError(f"refusing to resume {run_dir}: model.{key} changed {old} -> {new}")
+    for key, value in (("steps", args.steps), ("device", args.device)):
+        if value is not None:
+            setattr(cfg.train, key, value)
+    return run_dir, validate(cfg)
+
+
+def cmd_train(paper: str, argv) -> None:
+    args = train_parser(paper).parse_args(argv)
+    if args.resume:
+        run_dir, cfg = resume_config(paper, args)
+        spec = _papers()[paper]
+    else:
+        spec, cfg = resolve_args(paper, args)
+    if args.dry_run:
+        from .plan import plan, print_plan
+        info = plan(cfg)
+        print(json.dumps(info, indent=2) if args.json else print_plan(info))
+        return
+    summary = run_training(cfg, args, run_dir if args.resume else None)
+    if args.json and summary.get("is_main", True):
+        summary.pop("is_main", None)
+        print(json.dumps(summary, indent=2))
+    if not summary.get("interrupted") and not args.no_report and summary.get("is_main", True):
+        from .report import write_report
+        out = write_report(spec.name, cfg.scale, runs_root=Path(args.out),
+                           report_dir=Path(args.report_dir))
+        print(f"report: {out}", file=sys.stderr)
+
+
+def run_training(cfg, args, run_dir: Path | None) -> dict:
+    from accelerate.utils import broadcast_object_list
+    from .rundir import RunLock, run_id
+    from .trainer import Trainer, build_accelerator
+    acc = build_accelerator(cfg)
+    if run_dir is None:  # the main process names the folder; every rank uses that name
+        name = [str(Path(args.out) / f"{cfg.paper}-{cfg.scale}" /
+                    run_id(cfg.train.seed, args.overrides))]
+        broadcast_object_list(name)
+        run_dir = Path(name[0])
+        if acc.is_main_process:
+            run_dir.mkdir(parents=True, exist_ok=False)
+        acc.wait_for_everyone()
+    lock = RunLock(run_dir) if acc.is_main_process else None
+    try:
+        if lock:
+            lock.__enter__()
+        trainer = Trainer(cfg, run_dir, accelerator=acc, log=lambda m: print(m, file=sys.stderr))
+        if acc.is_main_process:
+            (run_dir / "config.json").write_text(cfg.to_json())
+        if args.resume:
+            trainer.resume()
+        summary = trainer.fit(progress=not args.no_progress)
+    finally:
+        if lock:
+            lock.__exit__(None, None, None)
+    summary["is_main"] = acc.is_main_process
+    return summary
+
+
+def cmd_tokenize(argv) -> None:
+    p = Parser(prog="repro tokenize")
+    p.add_argument("--tokenizer", default="gpt2")
+    p.add_argument("text")
+    args = p.parse_args(argv)
+    from .data.tokenizers import tokenize_command
+    print(tokenize_command(args.tokenizer, args.text))
+
+
+def dispatch(argv: list[str]) -> None:
+    papers = _papers()
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        print(f"\npapers: {', '.join(papers)}\nverbs:  {', '.join(VERBS)}")
+        return
+    command, rest = argv[0], argv[1:]
+    if command in papers:
+        return cmd_train(command, rest)
+    if command == "list":
+        return cmd_list(rest)
+    if command == "tokenize":
+        return cmd_tokenize(rest)
+    if command in VERBS:
+        from importlib import import_module
+        return import_module(f".cli_{command}", __package__).main(rest)
+    raise ReproError(f"unknown paper or command {command!r}; papers: {', '.join(papers)}; "
+                     f"commands: {', '.join(VERBS)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        dispatch(argv)
+    except ReproError as e:
+        print(f"repro: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("repro: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # out of GPU memory: say which knob to turn
+        if type(e).__name__ == "OutOfMemoryError":
+            print("repro: error: out of GPU memory; lower --set train.micro_batch_size=N "
+                  "(gradient accumulation keeps the batch) or use a smaller --scale/--size",
+                  file=sys.stderr)
+            sys.exit(3)
+        raise

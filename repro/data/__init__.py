@@ -1,0 +1,1 @@
+"""Text data: tokenizers, corpora and the on-disk token cache."""

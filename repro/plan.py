@@ -1,0 +1,53 @@
+"""The plan of a run, without training: parameters, tokens, FLOPs, memory, GPU-hours.
+
+The model is built on the meta device, so even GPT-3 175B costs no memory; the count is
+the model's own `num_params()`, not a formula.
+"""
+from __future__ import annotations
+
+from .config import Config
+from .flops import H100_PEAK, PLAN_MFU, flops_per_token, memory_per_gpu_bytes
+from .model import build_model
+from .schedule import BatchPlan
+
+
+def plan(cfg: Config) -> dict:
+    m = cfg.model
+    if m.vocab_size == 0:  # char-level: the vocabulary comes from the data
+        from .data.tasks import make_task
+        m.vocab_size = make_task(cfg).vocab_size
+    params = build_model(m, "meta").num_params()
+    batches = BatchPlan(cfg)
+    steps = batches.total_steps
+    tokens = batches.tokens_before(steps)
+    fpt = flops_per_token(params, m)
+    total = fpt * tokens
+    micro = cfg.train.micro_batch_size or cfg.train.batch_size
+    return {
+        "paper": cfg.paper, "size": cfg.size, "scale": cfg.scale,
+        "n_layer": m.n_layer, "n_head": m.n_head, "n_embd": m.n_embd,
+        "block_size": m.block_size, "vocab_size": m.vocab_size, "params": params,
+        "attention": m.attention, "steps": steps, "tokens": tokens,
+        "batch_size": cfg.train.batch_size, "batch_tokens": cfg.train.batch_size * m.block_size,
+        "flops_per_token": fpt, "total_flops": total,
+        "memory_per_gpu_gb": memory_per_gpu_bytes(params, m, micro),
+        "mfu_assumed": PLAN_MFU,
+        "gpu_hours_h100": total / (H100_PEAK * PLAN_MFU) / 3600,
+    }
+
+
+def print_plan(info: dict) -> str:
+    mem = info["memory_per_gpu_gb"]
+    lines = [
+        f"{info['paper']} size={info['size']} scale={info['scale']}",
+        f"  model    {info['n_layer']} layers x {info['n_embd']} wide, {info['n_head']} heads, "
+        f"context {info['block_size']}, vocab {info['vocab_size']:,}, {info['attention']} attention",
+        f"  params   {info['params']:,}",
+        f"  tokens   {info['tokens']:,} in {info['steps']:,} steps of "
+        f"{info['batch_tokens']:,} tokens",
+        f"  compute  {info['flops_per_token']:.3e} FLOPs/token, {info['total_flops']:.3e} in total",
+        f"  memory   {mem['states_gb']:.1f} GB weights+grads+Adam, {mem['activations_gb']:.1f} GB "
+        f"activations per micro-batch (one GPU, no sharding)",
+        f"  time     {info['gpu_hours_h100']:,.1f} H100-hours at {info['mfu_assumed']:.0%} MFU",
+    ]
+    return "\n".join(lines)

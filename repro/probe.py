@@ -1,0 +1,62 @@
+"""Linear probes (iGPT section 3.4): multinomial logistic regression on frozen features.
+
+The paper average-pools a layer's features over the sequence and fits logistic regression with L-BFGS
+(for CIFAR). Here: features standardised with the *train* mean/std (so one L2 strength suits every layer,
+whatever its scale), a small L2 penalty on the weights (not the bias), zero init and full-batch
+torch.optim.LBFGS with a strong-Wolfe line search, in float64 - no randomness anywhere, so a probe is
+deterministic. No sklearn: it is not a dependency.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import check
+
+
+def _as_tensor(a, dtype, device) -> torch.Tensor:
+    t = a.detach() if torch.is_tensor(a) else torch.from_numpy(np.asarray(a))
+    return t.to(device=device, dtype=dtype)
+
+
+def linear_probe(train_feats, train_y, test_feats, test_y, l2: float = 1e-2, max_iter: int = 200,
+                 num_classes: int | None = None, device=None) -> float:
+    """Test accuracy (0..1) of logistic regression fit on (train_feats (N,D), train_y (N,)).
+
+    l2: penalty l2/2 * ||W||^2 added to the mean cross-entropy (on standardised features).
+    max_iter: L-BFGS iterations (the line search may evaluate the loss a few more times).
+    device: where to fit; default = the device of train_feats if it is a tensor, else CPU."""
+    if device is None:
+        device = train_feats.device if torch.is_tensor(train_feats) else "cpu"
+    dt = torch.float64
+    xtr, xte = _as_tensor(train_feats, dt, device), _as_tensor(test_feats, dt, device)
+    ytr, yte = _as_tensor(train_y, torch.long, device), _as_tensor(test_y, torch.long, device)
+    check(xtr.ndim == 2 and xte.ndim == 2 and xtr.shape[1] == xte.shape[1],
+          f"linear_probe: features must be (N, D) with the same D, got {tuple(xtr.shape)} and {tuple(xte.shape)}")
+    check(len(xtr) == len(ytr) and len(xte) == len(yte), "linear_probe: features and labels differ in length")
+    check(len(xtr) > 1 and len(xte) > 0, "linear_probe: need at least 2 train and 1 test examples")
+    check(int(ytr.min()) >= 0 and int(yte.min()) >= 0, "linear_probe: labels must be non-negative")
+    c = num_classes or int(max(ytr.max(), yte.max())) + 1
+    mean, std = xtr.mean(0), xtr.std(0)
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))  # constant features: leave them at 0
+    xtr, xte = (xtr - mean) / std, (xte - mean) / std
+
+    w = torch.zeros(xtr.shape[1], c, dtype=dt, device=device, requires_grad=True)
+    b = torch.zeros(c, dtype=dt, device=device, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20,
+                            tolerance_grad=1e-7, tolerance_change=1e-10, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xtr @ w + b, ytr) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    with torch.no_grad():
+        return float(((xte @ w + b).argmax(1) == yte).double().mean())
+
+
+def probe_layers(feats_per_layer, train_y, test_y, **kwargs) -> list[float]:
+    """linear_probe for each (train_feats, test_feats) pair, e.g. one per layer; kwargs go to linear_probe."""
+    return [linear_probe(tr, train_y, te, test_y, **kwargs) for tr, te in feats_per_layer]

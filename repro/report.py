@@ -1,0 +1,244 @@
+"""runs/ -> reports/<paper>-<scale>.md, a PNG of the curves and a machine-readable JSON.
+
+The report reads only finished run folders (those with summary.json), copies their
+config, metrics and summary next to the report (reports/runs/...) so a committed report
+carries its evidence, and renders tables with pandas.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from .errors import ReproError
+from .rundir import git_commit, read_jsonl
+
+EVIDENCE = ("config.json", "metrics.jsonl", "summary.json", "env.json", "heldout.json",
+            "probe.json", "sample.txt")
+
+
+def md_table(rows: list[dict]) -> str:
+    """A GitHub markdown table from a list of dicts (pandas' to_markdown needs tabulate)."""
+    if not rows:
+        return "_none_\n"
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        if isinstance(v, int) and not isinstance(v, bool):
+            return f"{v:,}"
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def load_runs(runs_root: Path, paper: str, scale: str) -> list[dict]:
+    runs = []
+    for d in sorted((runs_root / f"{paper}-{scale}").glob("*/")):
+        if (d / "summary.json").exists():
+            run = {"dir": d, "summary": json.loads((d / "summary.json").read_text()),
+                   "config": json.loads((d / "config.json").read_text()),
+                   "env": json.loads((d / "env.json").read_text()),
+                   "metrics": read_jsonl(d / "metrics.jsonl")}
+            runs.append(run)
+    return runs
+
+
+def run_rows(runs: list[dict]) -> list[dict]:
+    rows = []
+    for r in runs:
+        s, m = r["summary"], r["metrics"]
+        timed = m[1:] or m  # the first window includes compilation and warm-up
+        tps = sum(x["tokens_per_s"] for x in timed) / len(timed)
+        mfus = [x["mfu"] for x in timed if "mfu" in x]
+        per_item = s["data"].get("train_tokens") or s["data"].get("train_images")
+        row = {"run": r["dir"].name, "seed": r["config"]["train"]["seed"], "steps": s["steps"],
+               "tokens": s["tokens"], "final_loss": s["final_loss"],
+               "final_val_loss": s["final_val_loss"], "wall_s": s["wall_s"], "tokens_per_s": tps,
+               "mfu": sum(mfus) / len(mfus) if mfus else None,
+               "peak_mem_gb": max((x.get("peak_mem_gb", 0) for x in m), default=0) or None}
+        if s["data"].get("kind") == "text" and per_item:
+            row["epochs"] = s["tokens"] / per_item
+        for key in ("heldout_accuracy", "heldout_errors", "probe_best_layer"):
+            if key in s:
+                row[key] = s[key]
+        rows.append(row)
+    return rows
+
+
+def plot_curves(runs: list[dict], path: Path, references=()) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, r in enumerate(runs):
+        m, color = r["metrics"], f"C{i}"
+        seed = r["config"]["train"]["seed"]
+        ax.plot([x["tokens"] for x in m], [x["loss"] for x in m], color=color, alpha=0.6,
+                label=f"train (seed {seed})")
+        val = [x for x in m if "val_loss" in x]
+        ax.plot([x["tokens"] for x in val], [x["val_loss"] for x in val], "o-", color=color,
+                label=f"val (seed {seed})")
+    for name, value, *_ in references:
+        if isinstance(value, float) and value > 0.5:
+            ax.axhline(value, ls="--", color="gray", lw=1)
+            ax.annotate(name, (0.01, value), xycoords=("axes fraction", "data"), fontsize=7,
+                        va="bottom", color="gray")
+    ax.set_xlabel("tokens")
+    ax.set_ylabel("loss (nats/token)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def summarize(values) -> dict | None:
+    import pandas as pd
+    s = pd.Series([v for v in values if v is not None], dtype=float)
+    if s.empty:
+        return None
+    return {"mean": float(s.mean()), "min": float(s.min()), "max": float(s.max()),
+            "std": float(s.std()) if len(s) > 1 else 0.0}
+
+
+def parity_rows(paper: str, size: str) -> list[dict]:
+    """Reduced-structure parity of the default size, if the paper has an HF counterpart."""
+    try:
+        from .hf import parity
+        return [parity(paper, size, reduced=dict(n_layer=2))]
+    except (ImportError, ReproError, KeyError, ValueError):
+        return []
+
+
+def param_table(spec) -> list[dict]:
+    try:
+        from .hf import param_rows
+        return param_rows(spec)
+    except (ImportError, ReproError, KeyError, ValueError):
+        from .model import build_model
+        from .spec import size_config
+        return [{"size": s, "published": spec.published_params.get(s, ""),
+                 "ours": build_model(size_config(spec, s).model, "meta").num_params()}
+                for s in spec.sizes]
+
+
+def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
+                 report_dir: Path = Path("reports")) -> Path:
+    from papers import PAPERS
+    from .spec import spec_rows
+    if paper not in PAPERS:
+        raise ReproError(f"unknown paper {paper!r}; choose from {', '.join(PAPERS)}")
+    spec = PAPERS[paper]
+    runs = load_runs(runs_root, paper, scale)
+    if not runs:
+        raise ReproError(f"no finished runs in {runs_root / f'{paper}-{scale}'}; train first: "
+                         f"python -m repro {paper} --scale {scale}")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{paper}-{scale}"
+    latest = runs[-1]
+    from .config import Config
+    cfg = Config.from_dict(latest["config"])
+    rows = run_rows(runs)
+    plot_curves(runs, report_dir / f"{stem}.png", spec.references)
+    parity = parity_rows(paper, cfg.size) if cfg.data.kind != "addition" else []
+    env, data = latest["env"], latest["summary"]["data"]
+    result = {
+        "paper": paper, "scale": scale, "size": cfg.size, "device": env["device"],
+        "runs": len(runs), "params": latest["summary"]["params"],
+        "final_loss": summarize(r["final_loss"] for r in rows),
+        "final_val_loss": summarize(r["final_val_loss"] for r in rows),
+        "tokens": latest["summary"]["tokens"],
+        "wall_s": summarize(r["wall_s"] for r in rows),
+        "tokens_per_s": summarize(r["tokens_per_s"] for r in rows),
+        "mfu": summarize(r["mfu"] for r in rows),
+        "parity_max_abs_diff": max((p["max_abs_diff"] for p in parity), default=None),
+        "data": data, "git_commit": git_commit(), "versions": env["versions"],
+        "generated": time.strftime("%Y-%m-%d %H:%M"), "run_rows": rows,
+    }
+    for key in ("heldout_accuracy", "heldout_errors", "probe_accuracy_per_layer",
+                "probe_best_layer", "error_examples"):
+        if key in latest["summary"]:
+            result[key] = latest["summary"][key]
+    evidence = report_dir / "runs" / stem
+    for r in runs:
+        dest = evidence / r["dir"].name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in EVIDENCE:
+            if (r["dir"] / name).exists():
+                shutil.copy(r["dir"] / name, dest / name)
+    extra_images = []
+    for name in ("samples.png",):
+        if (latest["dir"] / name).exists():
+            shutil.copy(latest["dir"] / name, report_dir / f"{stem}-{name}")
+            extra_images.append(f"{stem}-{name}")
+    if "probe_accuracy_per_layer" in result:
+        extra_images.append(plot_probe(result["probe_accuracy_per_layer"],
+                                       report_dir / f"{stem}-probe.png"))
+    (report_dir / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str))
+    md = render(spec, cfg, result, rows, spec_rows(spec, cfg), param_table(spec), parity,
+                latest, stem, extra_images)
+    (report_dir / f"{stem}.md").write_text(md)
+    return report_dir / f"{stem}.md"
+
+
+def plot_probe(acc: list[float], path: Path) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(range(1, len(acc) + 1), [100 * a for a in acc], "o-")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("linear probe accuracy (%)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path.name
+
+
+def render(spec, cfg, result, rows, spec_table, params, parity, latest, stem, images) -> str:
+    env, data = latest["env"], result["data"]
+    v = env["versions"]
+    out = [f"# {spec.title} — `{cfg.scale}` scale\n",
+           f"{spec.citation}\n",
+           f"- generated {result['generated']} from {result['runs']} run(s), git `{result['git_commit']}`",
+           f"- device: **{env['device']}** × {env['world_size']}; torch {v.get('torch')}, "
+           f"transformers {v.get('transformers')}, accelerate {v.get('accelerate')}",
+           f"- size `{cfg.size}`: {cfg.model.n_layer} layers × {cfg.model.n_embd}, "
+           f"{cfg.model.n_head} heads, context {cfg.model.block_size}, "
+           f"{result['params']:,} parameters",
+           f"- data: {json.dumps(data)}",
+           f"- reproduce: `python -m repro {spec.name} --scale {cfg.scale}`\n",
+           "## Training\n", f"![loss curves]({stem}.png)\n", md_table(rows)]
+    for name in ("final_loss", "final_val_loss"):
+        if result[name] and result["runs"] > 1:
+            s = result[name]
+            out.append(f"{name}: mean {s['mean']:.4f}, min {s['min']:.4f}, max {s['max']:.4f} "
+                       f"over {result['runs']} runs\n")
+    if "heldout_accuracy" in result:
+        out.append(f"**Held-out exact match: {result['heldout_accuracy']:.2%}** "
+                   f"({result['heldout_errors']} errors); examples of errors: "
+                   f"{result.get('error_examples') or 'none'}\n")
+    for image in images:
+        out.append(f"![{image}]({image})\n")
+    if "probe_accuracy_per_layer" in result:
+        acc = result["probe_accuracy_per_layer"]
+        out.append("Linear probe accuracy per layer: " +
+                   ", ".join(f"{i + 1}: {a:.1%}" for i, a in enumerate(acc)) +
+                   f" (best layer {result['probe_best_layer']} of {len(acc)})\n")
+    sample = latest["dir"] / "sample.txt"
+    if sample.exists():
+        out += ["### Sample\n", "```", sample.read_text()[:1500], "```\n"]
+    if spec.references:
+        out += ["## Reference numbers\n", md_table([
+            {"what": n, "value": val, "source": src, "comparable?": note}
+            for n, val, src, note in spec.references])]
+    out += ["## Spec: paper value → this run\n", md_table(spec_table),
+            "## Parameter counts\n", md_table(params)]
+    if parity:
+        out += ["## Parity with Hugging Face (fp32, CPU, reduced depth)\n", md_table(parity)]
+    return "\n".join(out)

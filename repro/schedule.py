@@ -1,0 +1,86 @@
+"""Learning rate and batch size as functions of tokens seen (GPT-3 Appendix B style).
+
+Everything is measured in tokens so that a recipe keeps its shape when a scale changes the
+batch: warmup over the first W tokens, cosine (or linear) decay to a floor at D tokens, then
+flat; the batch grows linearly from a small start over the first R tokens.
+"""
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+
+from .config import Config, ScheduleConfig
+
+
+def lr_multiplier(tokens: float, s: ScheduleConfig, horizon_tokens: int) -> float:
+    """Fraction of the peak learning rate after `tokens` tokens."""
+    if tokens < s.warmup_tokens:
+        return tokens / s.warmup_tokens
+    if s.decay == "constant":
+        return 1.0
+    end = s.decay_tokens or horizon_tokens
+    span = max(end - s.warmup_tokens, 1)
+    progress = min(max((tokens - s.warmup_tokens) / span, 0.0), 1.0)
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if s.decay == "cosine" else 1 - progress
+    return s.min_lr_ratio + (1 - s.min_lr_ratio) * shape
+
+
+class BatchPlan:
+    """Which global batch (in sequences) each step uses, and the tokens seen before it.
+
+    During a ramp the batch is a multiple of the starting batch, so that any world size
+    dividing the starting batch divides every batch of the run.
+    """
+
+    def __init__(self, cfg: Config):
+        self.block = cfg.model.block_size
+        self.full = cfg.train.batch_size
+        s = cfg.schedule
+        self.start = min(self.full, max(1, round(s.batch_ramp_start_tokens / self.block))) \
+            if s.batch_ramp_start_tokens else self.full
+        self.ramp_tokens = s.batch_ramp_tokens if self.start < self.full else 0
+        self.horizon = cfg.train.tokens
+        self.max_steps = cfg.train.steps
+
+    @cached_property
+    def _ramp(self) -> np.ndarray:
+        """Batch sizes of the ramp's steps (empty without a ramp)."""
+        sizes, seen = [], 0
+        while seen < self.ramp_tokens:
+            frac = seen / self.ramp_tokens
+            b = self.start + (self.full - self.start) * frac
+            b = max(self.start, int(b // self.start) * self.start)
+            sizes.append(b)
+            seen += b * self.block
+        return np.asarray(sizes, dtype=np.int64)
+
+    @cached_property
+    def _ramp_cum(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self._ramp) * self.block])
+
+    def batch_at(self, step: int) -> int:
+        return int(self._ramp[step]) if step < len(self._ramp) else self.full
+
+    def tokens_before(self, step: int) -> int:
+        n = len(self._ramp)
+        if step <= n:
+            return int(self._ramp_cum[step])
+        return int(self._ramp_cum[n]) + (step - n) * self.full * self.block
+
+    def sequences_before(self, step: int) -> int:
+        return self.tokens_before(step) // self.block
+
+    @cached_property
+    def total_steps(self) -> int:
+        """Steps to run: train.steps if set, else until the planned tokens are seen."""
+        if self.max_steps:
+            return self.max_steps
+        n, ramp_tokens = len(self._ramp), int(self._ramp_cum[-1])
+        if self.horizon <= ramp_tokens:
+            return int(np.searchsorted(self._ramp_cum, self.horizon, side="left"))
+        return n + math.ceil((self.horizon - ramp_tokens) / (self.full * self.block))
+
+    def batch_values(self) -> set[int]:
+        return set(self._ramp.tolist()) | {self.full}
