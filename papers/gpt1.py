@@ -38,9 +38,9 @@ RECIPE = Config(
 )
 
 SCALES = {
-    "tiny": Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=64, block_size=64,
-                  batch_size=8, tokens=8 * 64 * 120,
-                  overrides=("data.max_chars=400000", "train.eval_interval=40",
+    "tiny": Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=32, block_size=32,
+                  batch_size=8, tokens=8 * 32 * 80,
+                  overrides=("data.max_chars=400000", "train.eval_interval=40", "optim.lr=3e-3",
                              "train.eval_tokens=4096", "train.log_interval=1",
                              "train.sample_tokens=60")),
     "small": Scale("one GPU, about 5 minutes", n_layer=6, n_head=6, n_embd=384,

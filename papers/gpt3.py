@@ -62,14 +62,14 @@ SIZES = {
 }
 
 SCALES = {
-    "tiny": Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=64, block_size=128,
-                  batch_size=8, tokens=8 * 128 * 60,
-                  overrides=("model.band_width=32", "data.max_chars=1500000",
+    "tiny": Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=32, block_size=64,
+                  batch_size=8, tokens=8 * 64 * 60,
+                  overrides=("model.band_width=16", "optim.lr=3e-3", "data.max_chars=1500000",
                              "train.eval_interval=20", "train.eval_tokens=4096",
                              "train.log_interval=1", "train.micro_batch_size=0",
                              "train.sample_tokens=60")),
     "small": Scale("one GPU, about 5 minutes", n_layer=6, n_head=6, n_embd=384,
-                   block_size=1024, batch_size=64, tokens=100_000_000, micro_batch_size=32,
+                   block_size=1024, batch_size=64, tokens=80_000_000, micro_batch_size=32,
                    overrides=("train.eval_interval=250", "train.log_interval=25",
                               "train.checkpoint_interval=1000", "model.vocab_pad_multiple=64",
                               "train.compile=true")),

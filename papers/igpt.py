@@ -51,7 +51,7 @@ SIZES = {  # §3.3; heads: C4 README (XL's not found: 24 x 128 is our choice)
 SCALES = {
     "tiny": Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=64, block_size=64,
                   batch_size=16, tokens=16 * 64 * 60,
-                  overrides=("data.image_size=8", "data.palette_size=16", "data.max_images=1000",
+                  overrides=("data.image_size=8", "data.palette_size=16", "model.vocab_size=16", "data.max_images=1000",
                              "train.eval_interval=20", "train.eval_tokens=8192",
                              "train.log_interval=1", "train.micro_batch_size=0")),
     "small": Scale("one GPU, about 10 minutes", n_layer=8, n_head=8, n_embd=256,

@@ -67,7 +67,7 @@ def derive(cfg: Config, scale: Scale, name: str) -> Config:
     for key in ("batch_size", "tokens", "micro_batch_size"):
         if getattr(scale, key):
             setattr(t, key, getattr(scale, key))
-    ratio = t.tokens / paper_tokens
+    ratio = t.tokens / paper_tokens if paper_tokens else 1.0  # step-based demos keep theirs
     s.warmup_tokens = round(s.warmup_tokens * ratio)
     s.decay_tokens = round(s.decay_tokens * ratio)
     s.batch_ramp_tokens = round(s.batch_ramp_tokens * ratio)

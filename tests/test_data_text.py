@@ -213,7 +213,8 @@ def test_cache_hit_does_not_rebuild(tmp_path, monkeypatch):
     data, root = DataConfig(source="books", max_chars=200_000), tmp_path / "tokens"
     first = load_tokens(data, "gpt2", cache_root=root)
     assert first.train.dtype == np.uint16 and isinstance(first.train, np.memmap)
-    assert int((np.asarray(first.train) == 50256).sum()) == 1 and first.train[-1] == 50256   # one doc, eot after it
+    # max_chars keeps one (cut) book: exactly one end-of-text, after it.
+    assert int((np.asarray(first.train) == 50256).sum()) == 1 and first.train[-1] == 50256
     meta = json.loads((first.cache_dir / "meta.json").read_text())
     assert meta["tokens"]["train"] == len(first.train) and meta["tokenizer"] == "gpt2"
 

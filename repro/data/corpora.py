@@ -33,12 +33,12 @@ SOURCES = {
                        "an offline stand-in for GPT-1's BooksCorpus"),
     "shakespeare": dict(root="assets", files=("tinyshakespeare/input.txt",),
                         license="tinyshakespeare/README.md",
-                        split="first (1 - val_fraction) of the characters train, the rest val (minGPT/nanoGPT)",
+                        split="first (1 - val_fraction) of the characters train, rest val (minGPT/nanoGPT)",
                         note="1.1 MB tinyshakespeare (char-rnn), one document"),
     "wikitext2": dict(root="assets", files=("wikitext-2/valid.txt", "wikitext-2/test.txt"),
                       license="wikitext-2/README.md", split="valid.txt is train, test.txt is val",
-                      note="only the valid/test splits ship (train.txt is not in the repo), so valid stands in "
-                           "for train; tokenized WikiText-2 ('v1' variant), one document per file"),
+                      note="only the valid/test splits ship (train.txt is not in the repo), so valid "
+                           "stands in for train; tokenized WikiText-2 ('v1' variant), one document per file"),
     "ptb": dict(root="assets", files=("ptb/ptb.valid.txt", "ptb/ptb.test.txt"), license="ptb/README.md",
                 split="ptb.valid.txt is train, ptb.test.txt is val",
                 note="only the valid/test splits ship (ptb.train.txt is not in the repo), so valid stands in "
@@ -66,7 +66,8 @@ def data_dir() -> Path:
 
 
 def source_root(name: str) -> Path:
-    return Path(repro.__file__).resolve().parent / "assets" if SOURCES[name]["root"] == "assets" else data_dir()
+    assets = Path(repro.__file__).resolve().parent / "assets"
+    return assets if SOURCES[name]["root"] == "assets" else data_dir()
 
 
 def _source_files(name: str) -> list[Path]:
@@ -78,8 +79,6 @@ def _source_files(name: str) -> list[Path]:
         files += matches
     return files
 
-
-# ---- checked reading of single files --------------------------------------------------------------
 
 def _check_text_file(path: Path) -> None:
     """Fail early, naming the file, on what the text builder would report as an opaque arrow error."""
@@ -100,12 +99,8 @@ def _check_text_file(path: Path) -> None:
 
 def _read_text(path: Path) -> str:
     _check_text_file(path)
-    text = path.read_text("utf-8")
-    check(text.strip() != "", f"{path} is empty (only whitespace)")
-    return text
+    return path.read_text("utf-8")
 
-
-# ---- shipped sources ---------------------------------------------------------------------------
 
 def _books() -> dict[str, list[str]]:
     root = data_dir() / "books"
@@ -133,10 +128,20 @@ def _drop_pg_closing(body: str) -> str:
     return body.strip("\n")
 
 
-def _source_documents(data: DataConfig) -> dict[str, list[str]]:
-    name = data.source
+def _check_source(name: str) -> None:
     check(name in SOURCES, f"unknown data.source {name!r}; valid choices: {', '.join(SOURCES)} "
                            f"(or set data.path / data.dataset)")
+
+
+def _first_line(e: Exception) -> str:
+    """Loader errors (arrow, json, hub) are long and generic; the first line of the cause says why."""
+    cause = e.__cause__ or e
+    return f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"
+
+
+def _source_documents(data: DataConfig) -> dict[str, list[str]]:
+    name = data.source
+    _check_source(name)
     if name == "books":
         return _books()
     texts = [_read_text(p) for p in (source_root(name) / f for f in SOURCES[name]["files"])]
@@ -144,8 +149,6 @@ def _source_documents(data: DataConfig) -> dict[str, list[str]]:
         return _split_chars(texts[0], data.val_fraction)
     return {"train": [texts[0]], "val": [texts[1]]}
 
-
-# ---- a user's file or folder ------------------------------------------------------------------------
 
 def _path_files(path: Path) -> list[Path]:
     check(path.exists(), f"data.path {path}: no such file or folder")
@@ -165,10 +168,8 @@ def _load_group(builder: str, files: list[Path], field: str) -> list[str]:
     names = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
     try:
         ds = load_dataset(builder, data_files=[str(f) for f in files], split="train", **kwargs)
-    except Exception as e:   # arrow/json errors are long and generic; say which files and why
-        cause = e.__cause__ or e
-        raise ReproError(f"could not read {names} as {builder}: {type(cause).__name__}: "
-                         f"{str(cause).splitlines()[0] if str(cause) else ''}") from None
+    except Exception as e:   # any reader failure becomes one line naming the files
+        raise ReproError(f"could not read {names} as {builder}: {_first_line(e)}") from None
     column = "text" if builder == "text" else field
     check(column in ds.column_names, f"{names}: no field {field!r} (data.text_field); "
                                      f"fields: {', '.join(ds.column_names)}")
@@ -202,8 +203,6 @@ def _split_chars(text: str, val_fraction: float) -> dict[str, list[str]]:
     return {"train": [text[:n]], "val": [text[n:]]}
 
 
-# ---- hub datasets --------------------------------------------------------------------------------
-
 def _hub_documents(data: DataConfig) -> dict[str, Iterable[str]]:
     from datasets import load_dataset
 
@@ -211,7 +210,7 @@ def _hub_documents(data: DataConfig) -> dict[str, Iterable[str]]:
     try:
         dd = load_dataset(data.dataset, data.dataset_config or None)
     except Exception as e:
-        raise ReproError(f"could not load hub dataset {name}: {str(e).splitlines()[0]}") from None
+        raise ReproError(f"could not load hub dataset {name}: {_first_line(e)}") from None
     check("train" in dd, f"hub dataset {name} has no train split; splits: {', '.join(dd)}")
     train = dd["train"]
     check(data.text_field in train.column_names, f"hub dataset {name}: no field {data.text_field!r} "
@@ -229,8 +228,6 @@ def _rows(ds, field: str) -> Iterator[str]:
     for batch in ds.iter(batch_size=1000):
         yield from (t for t in batch[field] if isinstance(t, str))
 
-
-# ---- public API -------------------------------------------------------------------------------------
 
 def _take(docs: Iterable[str], max_chars: int) -> list[str]:
     """Non-empty documents; with max_chars > 0 only the first max_chars characters of their concatenation
@@ -281,8 +278,7 @@ def source_fingerprint(data: DataConfig) -> str:
     elif data.dataset:
         ident.update(hub=[data.dataset, data.dataset_config, data.text_field])
     else:
-        check(data.source in SOURCES, f"unknown data.source {data.source!r}; "
-                                      f"valid choices: {', '.join(SOURCES)}")
+        _check_source(data.source)
         root = source_root(data.source)
         ident.update(source=data.source, split=SOURCES[data.source]["split"],
                      files={str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()

@@ -7,7 +7,6 @@ tokenizers without one (gpt1, char) simply concatenate them.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -24,6 +23,8 @@ from .corpora import describe_source, load_documents, source_fingerprint
 from .tokenizers import NAMES, get_tokenizer
 
 FORMAT = 1            # layout of a cache folder; part of the key so a new layout never reads an old one
+# The DataConfig fields that decide the documents (recorded in meta.json; the others do not apply).
+SOURCE_FIELDS = ("source", "path", "dataset", "dataset_config", "text_field", "val_fraction", "max_chars")
 PARALLEL_DOCS = 10_000  # below this, one process is faster: both BPE backends already use every core
 
 
@@ -85,7 +86,7 @@ def _build(data: DataConfig, name: str, tok, root: Path, folder: Path, key: str)
                   for split in ("train", "val")}
         meta = {"format": FORMAT, "cache_key": key, "dtype": dtype.name, "vocab_size": tok.vocab_size,
                 "eot_id": tok.eot_id, "tokenizer": name, "tokenizer_state": tok.state(),
-                "source": describe_source(data), "data": dataclasses.asdict(data),
+                "source": describe_source(data), "data": {k: getattr(data, k) for k in SOURCE_FIELDS},
                 "documents": {s: len(d) for s, d in docs.items()},
                 "tokens": counts}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
