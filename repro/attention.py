@@ -42,9 +42,10 @@ def banded_causal(q, k, v, band_width: int, dropout_p: float = 0.0):
     n = T // block
     first = dense_causal(q[:, :, :block], k[:, :, :block], v[:, :, :block], dropout_p)
 
-    def windows(x):  # (B, H, T, D) -> (B, H, n-1, 2*block, D): blocks k-1 and k side by side
+    def windows(x):  # (B, H, T, D) -> (B, H*(n-1), 2*block, D): blocks k-1 and k side by side
         x = x.view(B, H, n, block, D)
-        return torch.cat([x[:, :, :-1], x[:, :, 1:]], dim=3)
+        # 4-D, so SDPA can pick the flash kernel (5-D inputs fall back to the math path)
+        return torch.cat([x[:, :, :-1], x[:, :, 1:]], dim=3).view(B, H * (n - 1), 2 * block, D)
 
-    out = dense_causal(windows(q), windows(k), windows(v), dropout_p)[:, :, :, block:]
+    out = dense_causal(windows(q), windows(k), windows(v), dropout_p)[:, :, block:]
     return torch.cat([first, out.reshape(B, H, T - block, D)], dim=2)

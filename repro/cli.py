@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -92,6 +93,11 @@ def resume_config(paper: str, args):
 
 def cmd_train(paper: str, argv) -> None:
     args = train_parser(paper).parse_args(argv)
+    if args.no_progress:  # also the data layer's "tokenizing" bars (datasets reads this at import)
+        import os
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+        if "datasets" in sys.modules:
+            sys.modules["datasets"].disable_progress_bars()
     if args.resume:
         run_dir, cfg = resume_config(paper, args)
         spec = _papers()[paper]
@@ -118,29 +124,56 @@ def run_training(cfg, args, run_dir: Path | None) -> dict:
     from .rundir import RunLock, run_id
     from .trainer import Trainer, build_accelerator
     acc = build_accelerator(cfg)
-    if run_dir is None:  # the main process names the folder; every rank uses that name
-        name = [str(Path(args.out) / f"{cfg.paper}-{cfg.scale}" /
-                    run_id(cfg.train.seed, args.overrides))]
+    created = run_dir is None
+    if created:  # the main process creates the folder; every rank uses its name
+        name = [None]
+        if acc.is_main_process:
+            name[0] = str(new_run_dir(Path(args.out) / f"{cfg.paper}-{cfg.scale}",
+                                      run_id(cfg.train.seed, args.overrides)))
         broadcast_object_list(name)
         run_dir = Path(name[0])
-        if acc.is_main_process:
-            run_dir.mkdir(parents=True, exist_ok=False)
-        acc.wait_for_everyone()
-    lock = RunLock(run_dir) if acc.is_main_process else None
+    # Taken outside the try: a lock refused because another run holds it is not ours to remove.
+    lock = RunLock(run_dir).__enter__() if acc.is_main_process else None
     try:
-        if lock:
-            lock.__enter__()
-        trainer = Trainer(cfg, run_dir, accelerator=acc, log=lambda m: print(m, file=sys.stderr))
-        if acc.is_main_process:
-            (run_dir / "config.json").write_text(cfg.to_json())
+        trainer = Trainer(cfg, run_dir, accelerator=acc, log=lambda m: print(
+            m, file=sys.stderr) if acc.is_main_process else None)   # once, not once per rank
         if args.resume:
             trainer.resume()
+        if acc.is_main_process:  # after a successful resume: a refused one leaves the run as it was
+            (run_dir / "config.json").write_text(cfg.to_json())
         summary = trainer.fit(progress=not args.no_progress)
+    except BaseException:
+        if lock:
+            lock.__exit__(None, None, None)
+            lock = None
+        if created and acc.is_main_process and not started(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)  # a failed start leaves no empty run behind
+        raise
     finally:
         if lock:
             lock.__exit__(None, None, None)
     summary["is_main"] = acc.is_main_process
     return summary
+
+
+def new_run_dir(parent: Path, name: str) -> Path:
+    """Create parent/name, or parent/name-2, -3... if a run started in the same second took it."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        path = parent / (name if i == 1 else f"{name}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ReproError(f"could not create a new run folder in {parent}")
+
+
+def started(run_dir: Path) -> bool:
+    """Whether training got as far as a logged step or a checkpoint."""
+    metrics = run_dir / "metrics.jsonl"
+    return ((metrics.is_file() and metrics.stat().st_size > 0)
+            or any((run_dir / "checkpoints").glob("ckpt-*")))
 
 
 def cmd_tokenize(argv) -> None:

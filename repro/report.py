@@ -105,11 +105,19 @@ def summarize(values) -> dict | None:
             "std": float(s.std()) if len(s) > 1 else 0.0}
 
 
-def parity_rows(paper: str, size: str) -> list[dict]:
-    """Reduced-structure parity of the default size, if the paper has an HF counterpart."""
+def parity_rows(paper: str, size: str, vocab_size: int = 0) -> list[dict]:
+    """Reduced-structure parity of the default size, if the paper has an HF counterpart.
+    A size whose vocabulary comes from the data (vocab_size 0: chargpt) takes the run's."""
     try:
+        from papers import PAPERS
         from .hf import parity
-        return [parity(paper, size, reduced=dict(n_layer=2))]
+        from .spec import size_config
+        reduced = dict(n_layer=2)
+        if not size_config(PAPERS[paper], size).model.vocab_size:
+            if not vocab_size:
+                return []
+            reduced["vocab_size"] = vocab_size
+        return [parity(paper, size, reduced=reduced)]
     except (ImportError, ReproError, KeyError, ValueError):
         return []
 
@@ -144,7 +152,8 @@ def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
     cfg = Config.from_dict(latest["config"])
     rows = run_rows(runs)
     plot_curves(runs, report_dir / f"{stem}.png", spec.references)
-    parity = parity_rows(paper, cfg.size) if cfg.data.kind != "addition" else []
+    parity = (parity_rows(paper, cfg.size, cfg.model.vocab_size)
+              if cfg.data.kind != "addition" else [])
     env, data = latest["env"], latest["summary"]["data"]
     result = {
         "paper": paper, "scale": scale, "size": cfg.size, "device": env["device"],

@@ -54,26 +54,38 @@ def size_config(spec: PaperSpec, size: str) -> Config:
     return cfg.replace(paper=spec.name, size=size)
 
 
+def planned_tokens(cfg: Config) -> int:
+    """Tokens the schedule spans: train.tokens, or steps x full batch for step-based demos."""
+    t = cfg.train
+    return t.tokens or t.steps * t.batch_size * cfg.model.block_size
+
+
 def derive(cfg: Config, scale: Scale, name: str) -> Config:
     """Shrink a paper config to a scale, keeping the recipe's ratios (see module docstring)."""
     out = cfg.replace(scale=name)
     if name == "paper":
         return out
-    m, t, s = out.model, out.train, out.schedule
-    paper_tokens, paper_batch_tokens = t.tokens, t.batch_size * m.block_size
+    paper_tokens = planned_tokens(out)
+    paper_batch_tokens = out.train.batch_size * out.model.block_size
     for key in ("n_layer", "n_head", "n_embd", "block_size"):
         if getattr(scale, key):
-            setattr(m, key, getattr(scale, key))
+            setattr(out.model, key, getattr(scale, key))
     for key in ("batch_size", "tokens", "micro_batch_size"):
         if getattr(scale, key):
-            setattr(t, key, getattr(scale, key))
-    ratio = t.tokens / paper_tokens if paper_tokens else 1.0  # step-based demos keep theirs
-    s.warmup_tokens = round(s.warmup_tokens * ratio)
-    s.decay_tokens = round(s.decay_tokens * ratio)
-    s.batch_ramp_tokens = round(s.batch_ramp_tokens * ratio)
-    s.batch_ramp_start_tokens = round(s.batch_ramp_start_tokens
-                                      * t.batch_size * m.block_size / paper_batch_tokens)
-    return apply_overrides(out, list(scale.overrides))
+            setattr(out.train, key, getattr(scale, key))
+    # Overrides first: a step-based demo's scale sets train.steps there, and the schedule must
+    # keep its fractions of that run too (a warmup longer than the whole run never peaks).
+    out = apply_overrides(out, list(scale.overrides))
+    m, t, s = out.model, out.train, out.schedule
+    given = {pair.split("=", 1)[0].strip() for pair in scale.overrides}
+    ratio = planned_tokens(out) / paper_tokens if paper_tokens else 1.0
+    for key in ("warmup_tokens", "decay_tokens", "batch_ramp_tokens"):
+        if f"schedule.{key}" not in given:
+            setattr(s, key, round(getattr(s, key) * ratio))
+    if "schedule.batch_ramp_start_tokens" not in given:
+        s.batch_ramp_start_tokens = round(s.batch_ramp_start_tokens
+                                          * t.batch_size * m.block_size / paper_batch_tokens)
+    return out
 
 
 def resolve(spec: PaperSpec, size: str | None, scale: str, overrides=()) -> Config:

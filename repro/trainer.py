@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import time
 from contextlib import nullcontext
@@ -58,6 +59,29 @@ def param_groups(model: GPT, cfg: Config) -> list[dict]:
         (decay if is_matrix else no_decay).append(p)
     wd = cfg.optim.weight_decay
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _injected_nan(step: int) -> str | None:
+    """Test hook for the divergence guard: REPRO_INJECT_NAN_AT_STEP=N makes the loss of step N
+    (1-based, as logged) NaN; "N:grad" makes only its gradients NaN (the logged loss stays
+    finite: what an fp16 overflow looks like to the grad scaler). Unset in normal use."""
+    spec = os.environ.get("REPRO_INJECT_NAN_AT_STEP")
+    if not spec:
+        return None
+    at, _, what = spec.partition(":")
+    return (what or "loss") if int(at) == step else None
+
+
+class _NanGrad(torch.autograd.Function):
+    """Identity whose gradient is NaN (the REPRO_INJECT_NAN_AT_STEP=N:grad hook)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
 
 
 class StopRequested:
@@ -161,12 +185,17 @@ class Trainer:
         mb = self.cfg.train.micro_batch_size or per_rank
         chunks = [mine[i:i + mb] for i in range(0, per_rank, mb)]
         loss_share = torch.zeros((), device=self.acc.device)
+        poison = _injected_nan(step + 1)
         for j, chunk in enumerate(chunks):
             batch = self._to_device(self.task.train_batch(chunk))
             last = j == len(chunks) - 1
             with (nullcontext() if last else self.acc.no_sync(self.ddp_model)):
                 with self.acc.autocast():
                     _, loss = self.ddp_model(batch["x"], batch["y"], batch.get("mask"))
+                if poison == "loss":
+                    loss = loss * float("nan")
+                elif poison == "grad":  # NaN gradients, finite reported loss (fp16 scaler skips)
+                    loss = _NanGrad.apply(loss)
                 weight = len(chunk) / B
                 # DDP averages gradients over ranks; scaling by world makes that a global sum.
                 self.acc.backward(loss * weight * self.world)
@@ -220,14 +249,24 @@ class Trainer:
                 is_eval = (t.eval_interval and self.step % t.eval_interval == 0) or done
                 is_ckpt = (t.checkpoint_interval and self.step % t.checkpoint_interval == 0) or done
                 # Checkpoint steps always check the loss first: a NaN is never saved.
-                if self.step % t.log_interval == 0 or is_eval or is_ckpt or stop.signal:
-                    loss = self.acc.reduce(loss_share, "sum").item()
+                is_log = self.step % t.log_interval == 0 or is_eval or is_ckpt
+                stopping = False
+                # One process stops at the next step; several decide together at a log step
+                # (a signal may reach the ranks at different steps, and a rank that stopped
+                # alone would leave the others waiting in a collective).
+                if is_log or (stop.signal and self.world == 1):
+                    flag = torch.tensor(float(stop.signal is not None), device=loss_share.device)
+                    loss, stops = self.acc.reduce(torch.stack([loss_share.float(), flag]),
+                                                  "sum").tolist()
+                    stopping = stops > 0
                     if not math.isfinite(loss):
                         bar.close()
-                        raise ReproError(
-                            f"loss became {loss} at step {self.step}; the last good checkpoint "
-                            f"is kept in {self.run_dir / 'checkpoints'}; lower optim.lr or "
-                            f"check the data")
+                        good = [p for p in sorted((self.run_dir / "checkpoints").glob(
+                            checkpoint.PATTERN)) if checkpoint.verified(p)]
+                        kept = (f"the last good checkpoint {good[-1]} is kept (--resume "
+                                f"{self.run_dir})" if good else "no checkpoint was saved before it")
+                        raise ReproError(f"loss became {loss} at step {self.step}; {kept}; "
+                                         f"lower optim.lr or check the data")
                     now = time.perf_counter()
                     tps = window_tokens / max(now - window_t, 1e-9)
                     window_t, window_tokens = now, 0
@@ -250,10 +289,11 @@ class Trainer:
                 bar.update(1)
                 if is_ckpt:
                     self.save()
-                if stop.signal and not done:
-                    self.save()
+                if stopping and not done:
+                    if not is_ckpt:
+                        self.save()
                     bar.close()
-                    self.log(f"{stop.signal}: saved at step {self.step}, resume with: "
+                    self.log(f"{stop.signal or 'SIGTERM'}: saved at step {self.step}, resume with: "
                              f"python -m repro {cfg.paper} --resume {self.run_dir}")
                     return {"interrupted": True, "run_dir": str(self.run_dir), "steps": self.step}
         bar.close()

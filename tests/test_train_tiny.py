@@ -1,0 +1,143 @@
+"""End to end: `python -m repro <paper> --scale tiny --json --out TMP --report-dir TMP` for every
+paper, exactly as the README tells a user, on the CPU. Each run must exit 0, leave a complete
+run folder (config, metrics, environment, a verified checkpoint), and learn: the last logged
+training loss is below the first by a margin measured on these tiny recipes (noted per paper).
+
+The runs are started together, two at a time (each one single-threaded), when the module's
+first test asks for them; `-m "not slow"` leaves the three slowest out.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from repro.checkpoint import load_latest
+from repro.rundir import read_jsonl
+
+# Margin (nats) the last logged train loss must clear below the first. Measured on 2 CPU cores,
+# seed 0: gpt2 10.83 -> 7.10, gpt1 10.62 -> 6.92, gpt3 10.82 -> 7.36, words 10.83 -> 7.03,
+# chargpt 4.19 -> 2.73, igpt 2.77 -> 2.03, imagegpt 2.51 -> 1.94 (16 colours), adder 2.41 -> ~1.5.
+MARGIN = {"gpt2": 2.5, "gpt1": 2.5, "gpt3": 2.5, "words": 2.5, "chargpt": 1.0,
+          "igpt": 0.4, "imagegpt": 0.4, "adder": 0.5}
+SLOW = {"gpt1", "gpt3", "words"}               # 35-45 s each on 2 cores
+ORDER = ["gpt3", "gpt1", "gpt2", "words", "chargpt", "adder", "igpt", "imagegpt"]  # longest first
+PARAMS = [pytest.param(p, marks=pytest.mark.slow) if p in SLOW else p for p in ORDER]
+METRIC_KEYS = {"step", "tokens", "loss", "lr", "tokens_per_s", "batch_hash"}
+
+
+def _run(cli, paper: str, root: Path) -> dict:
+    out, reports = root / "runs", root / "reports" / paper
+    start = time.perf_counter()
+    rc, stdout, stderr = cli(paper, "--scale", "tiny", "--json", "--out", out,
+                             "--report-dir", reports, "--no-progress", timeout=600)
+    return {"rc": rc, "stdout": stdout, "stderr": stderr, "reports": reports,
+            "seconds": time.perf_counter() - start}
+
+
+@pytest.fixture(scope="module")
+def runs(request, cli, tmp_path_factory):
+    """paper -> result of its tiny run, for the papers whose tests were selected."""
+    wanted = {item.callspec.params["paper"] for item in request.session.items
+              if item.module is request.module and hasattr(item, "callspec")
+              and "paper" in item.callspec.params}
+    root = tmp_path_factory.mktemp("tiny")
+    workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {p: pool.submit(_run, cli, p, root) for p in ORDER if p in wanted}
+        return {p: f.result() for p, f in futures.items()}
+
+
+def _finished(runs, paper) -> tuple[dict, Path]:
+    r = runs[paper]
+    assert r["rc"] == 0, f"exit {r['rc']}\n{r['stderr'][-3000:]}"
+    summary = json.loads(r["stdout"])            # --json: stdout is the run summary, nothing else
+    return summary, Path(summary["run_dir"])
+
+
+@pytest.mark.parametrize("paper", PARAMS)
+def test_tiny_run(runs, paper):
+    summary, run_dir = _finished(runs, paper)
+    assert run_dir.parent.name == f"{paper}-tiny"
+    assert (summary["paper"], summary["scale"], summary["device"]) == (paper, "tiny", "cpu")
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["paper"], config["scale"], config["train"]["seed"]) == (paper, "tiny", 0)
+    assert config["model"]["vocab_size"] > 0        # char-level vocabularies are filled in
+
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    assert rows and all(METRIC_KEYS <= set(r) for r in rows)
+    assert [r["step"] for r in rows] == list(range(1, summary["steps"] + 1))  # log_interval 1
+    assert all(b["tokens"] > a["tokens"] for a, b in zip(rows, rows[1:]))
+    assert rows[-1]["tokens"] == summary["tokens"]
+    assert all(math.isfinite(r["loss"]) and r["tokens_per_s"] > 0 for r in rows)
+    assert len({r["batch_hash"] for r in rows}) > len(rows) // 2  # different batches each step
+    every = config["train"]["eval_interval"]
+    evals = [r["step"] for r in rows if "val_loss" in r]
+    assert evals == [s for s in range(1, summary["steps"] + 1)
+                     if (every and s % every == 0) or s == summary["steps"]]
+    assert rows[-1]["val_loss"] == pytest.approx(summary["final_val_loss"])
+    assert rows[-1]["lr"] < max(r["lr"] for r in rows)           # the schedule decays
+    assert max(r["lr"] for r in rows) == pytest.approx(config["optim"]["lr"], rel=0.1)
+
+    # it learns: the last logged train loss is clearly below the first
+    first, last = rows[0]["loss"], rows[-1]["loss"]
+    assert first - last > MARGIN[paper], (first, last)
+    assert summary["final_loss"] == pytest.approx(last)
+
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["device"] == "cpu" and env["seed"] == 0 and env["git_commit"]
+    assert env["versions"]["torch"] and env["versions"]["accelerate"]
+
+    state, path = load_latest(run_dir / "checkpoints")            # checksum-verified
+    assert state["step"] == summary["steps"] and path.name.endswith(".pt")
+    assert state["config"]["paper"] == paper and "model" in state and "optimizer" in state
+
+
+def test_gpt2_tiny_report(runs):
+    if "gpt2" not in runs:
+        pytest.skip("the gpt2 run was not selected")
+    summary, run_dir = _finished(runs, "gpt2")
+    # 2 x 32 GPT-2 with the full 50,257-token vocabulary: (V + T)·d + L·(12d² + 13d) + 2d
+    d, L, V, T = 32, 2, 50257, 32
+    assert summary["params"] == (V + T) * d + L * (12 * d * d + 13 * d) + 2 * d == 1_634_720
+    reports = runs["gpt2"]["reports"]
+    md, png, js = (reports / f"gpt2-tiny.{ext}" for ext in ("md", "png", "json"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = json.loads(js.read_text())
+    for key in ("paper", "scale", "device", "runs", "final_loss", "final_val_loss", "tokens",
+                "wall_s", "tokens_per_s", "params"):
+        assert key in result, key
+    assert (result["paper"], result["scale"], result["device"], result["runs"]) == \
+        ("gpt2", "tiny", "cpu", 1)
+    for key in ("final_loss", "final_val_loss"):
+        stats = result[key]
+        assert stats["min"] == stats["mean"] == stats["max"] == pytest.approx(summary[key])
+    assert result["tokens"] == summary["tokens"] and result["params"] == summary["params"]
+    assert result["wall_s"]["mean"] == pytest.approx(summary["wall_s"])
+    assert result["tokens_per_s"]["mean"] > 0
+    text = md.read_text()
+    assert text.startswith("# GPT-2")
+    assert "python -m repro gpt2 --scale tiny" in text and "gpt2-tiny.png" in text
+    assert "124,439,808" in text                    # the parameter table of the paper sizes
+    assert (reports / "runs" / "gpt2-tiny" / run_dir.name / "metrics.jsonl").is_file()
+
+
+@pytest.mark.parametrize("paper", [p for p in ORDER if p not in SLOW])
+def test_demo_extras(runs, paper):
+    """What each demo adds to its summary: held-out sums (adder), probes (image models)."""
+    summary, run_dir = _finished(runs, paper)
+    if paper == "adder":
+        assert 0.0 <= summary["heldout_accuracy"] <= 1.0
+        assert (run_dir / "heldout.json").is_file()
+    elif paper in ("igpt", "imagegpt"):
+        acc = json.loads((run_dir / "probe.json").read_text())
+        assert summary["probe_best_layer"] in range(0, 3)
+        assert acc and (run_dir / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert (run_dir / "sample.txt").read_text().strip()
