@@ -47,6 +47,16 @@ def load_runs(runs_root: Path, paper: str, scale: str) -> list[dict]:
     return runs
 
 
+VARIANT_SECTIONS = ("model", "data", "task")  # a change here makes a different experiment
+
+
+def variant(config: dict, base: dict) -> str:
+    """The run's departures from the scale's spec ("task.ndigit=3"); "" for the recipe itself.
+    Seeds, steps and other train settings are not a variant: they are the same experiment."""
+    return " ".join(f"{sec}.{k}={v}" for sec in VARIANT_SECTIONS
+                    for k, v in config.get(sec, {}).items() if base[sec].get(k) != v)
+
+
 def run_rows(runs: list[dict]) -> list[dict]:
     rows = []
     for r in runs:
@@ -60,6 +70,8 @@ def run_rows(runs: list[dict]) -> list[dict]:
                "final_val_loss": s["final_val_loss"], "wall_s": s["wall_s"], "tokens_per_s": tps,
                "mfu": sum(mfus) / len(mfus) if mfus else None,
                "peak_mem_gb": max((x.get("peak_mem_gb", 0) for x in m), default=0) or None}
+        if r.get("variant"):
+            row["variant"] = r["variant"]
         if s["data"].get("kind") == "text" and per_item:
             row["epochs"] = s["tokens"] / per_item
         for key in ("heldout_accuracy", "heldout_errors", "probe_best_layer"):
@@ -147,23 +159,32 @@ def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
                          f"python -m repro {paper} --scale {scale}")
     report_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{paper}-{scale}"
-    latest = runs[-1]
     from .config import Config
+    from .spec import resolve
+    base = json.loads(resolve(spec, runs[-1]["config"]["size"], scale).to_json())
+    for r in runs:
+        r["variant"] = variant(r["config"], base)
+    # Headline numbers come from runs of the recipe itself; variants are listed beside them.
+    runs = sorted(runs, key=lambda r: bool(r["variant"]))
+    headline = [r for r in runs if not r["variant"]] or runs
+    latest = headline[-1]
     cfg = Config.from_dict(latest["config"])
     rows = run_rows(runs)
+    head_rows = rows[:len(headline)]
     plot_curves(runs, report_dir / f"{stem}.png", spec.references)
     parity = (parity_rows(paper, cfg.size, cfg.model.vocab_size)
               if cfg.data.kind != "addition" else [])
     env, data = latest["env"], latest["summary"]["data"]
     result = {
         "paper": paper, "scale": scale, "size": cfg.size, "device": env["device"],
-        "runs": len(runs), "params": latest["summary"]["params"],
-        "final_loss": summarize(r["final_loss"] for r in rows),
-        "final_val_loss": summarize(r["final_val_loss"] for r in rows),
+        "runs": len(headline), "variant_runs": len(runs) - len(headline),
+        "params": latest["summary"]["params"],
+        "final_loss": summarize(r["final_loss"] for r in head_rows),
+        "final_val_loss": summarize(r["final_val_loss"] for r in head_rows),
         "tokens": latest["summary"]["tokens"],
-        "wall_s": summarize(r["wall_s"] for r in rows),
-        "tokens_per_s": summarize(r["tokens_per_s"] for r in rows),
-        "mfu": summarize(r["mfu"] for r in rows),
+        "wall_s": summarize(r["wall_s"] for r in head_rows),
+        "tokens_per_s": summarize(r["tokens_per_s"] for r in head_rows),
+        "mfu": summarize(r["mfu"] for r in head_rows),
         "parity_max_abs_diff": max((p["max_abs_diff"] for p in parity), default=None),
         "data": data, "git_commit": git_commit(), "versions": env["versions"],
         "generated": time.strftime("%Y-%m-%d %H:%M"), "run_rows": rows,

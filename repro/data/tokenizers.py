@@ -95,7 +95,20 @@ class GPT1Tokenizer:
         return self._tok.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in self._tok.encode_batch_fast(texts, add_special_tokens=False)]
+        # Line by line: the pre-tokenizer splits on whitespace anyway, so the ids are the same, and
+        # the Rust side's per-character alignment tables for a whole book (a document of the books
+        # corpus) would take gigabytes. Lines go in slices so the batch's memory stays bounded.
+        lines = [text.split("\n") for text in texts]
+        flat = [line for doc in lines for line in doc]
+        ids = []
+        for i in range(0, len(flat), 65536):
+            ids += [e.ids for e in self._tok.encode_batch_fast(flat[i:i + 65536],
+                                                               add_special_tokens=False)]
+        out, at = [], 0
+        for doc in lines:
+            out.append([t for line in ids[at:at + len(doc)] for t in line])
+            at += len(doc)
+        return out
 
     def decode(self, ids) -> str:
         # Lower-cased, punctuation space-separated ("hello , world ."); <unk> stays visible.
