@@ -36,15 +36,40 @@ def md_table(rows: list[dict]) -> str:
 
 
 def load_runs(runs_root: Path, paper: str, scale: str) -> list[dict]:
+    """Finished runs, and runs stopped early (a signal, a deadline) that logged an evaluation:
+    those are reported as far as they got, marked "stopped at step N of M"."""
     runs = []
     for d in sorted((runs_root / f"{paper}-{scale}").glob("*/")):
+        if not (d / "config.json").exists() or not (d / "metrics.jsonl").exists():
+            continue
+        run = {"dir": d, "config": json.loads((d / "config.json").read_text()),
+               "env": json.loads((d / "env.json").read_text()),
+               "metrics": read_jsonl(d / "metrics.jsonl")}
         if (d / "summary.json").exists():
-            run = {"dir": d, "summary": json.loads((d / "summary.json").read_text()),
-                   "config": json.loads((d / "config.json").read_text()),
-                   "env": json.loads((d / "env.json").read_text()),
-                   "metrics": read_jsonl(d / "metrics.jsonl")}
-            runs.append(run)
+            run["summary"] = json.loads((d / "summary.json").read_text())
+        elif any("val_loss" in m for m in run["metrics"]):
+            run["summary"] = stopped_summary(run)
+        else:
+            continue
+        runs.append(run)
     return runs
+
+
+def stopped_summary(run: dict) -> dict:
+    """What summary.json would say of a run stopped before its end, from its metrics."""
+    from .config import Config
+    from .model import build_model
+    from .schedule import BatchPlan
+    cfg, m = Config.from_dict(run["config"]), run["metrics"]
+    last_val = [x for x in m if "val_loss" in x][-1]
+    planned = BatchPlan(cfg).total_steps
+    return {"steps": m[-1]["step"], "tokens": m[-1]["tokens"], "final_loss": m[-1]["loss"],
+            "final_val_loss": last_val["val_loss"], "wall_s": None,
+            "params": build_model(cfg.model, "meta").num_params(),
+            "data": {"kind": cfg.data.kind, "source": cfg.data.source,
+                     "tokenizer": cfg.data.tokenizer},
+            "status": f"stopped at step {m[-1]['step']} of {planned}; val loss of step "
+                      f"{last_val['step']}"}
 
 
 VARIANT_SECTIONS = ("model", "data", "task")  # a change here makes a different experiment
@@ -67,11 +92,15 @@ def run_rows(runs: list[dict]) -> list[dict]:
         per_item = s["data"].get("train_tokens") or s["data"].get("train_images")
         row = {"run": r["dir"].name, "seed": r["config"]["train"]["seed"], "steps": s["steps"],
                "tokens": s["tokens"], "final_loss": s["final_loss"],
-               "final_val_loss": s["final_val_loss"], "wall_s": s["wall_s"], "tokens_per_s": tps,
+               "final_val_loss": s["final_val_loss"],
+               # nanoGPT's figure: the best of the evaluations, not the last one
+               "best_val_loss": min((x["val_loss"] for x in m if "val_loss" in x), default=None),
+               "wall_s": s["wall_s"], "tokens_per_s": tps,
                "mfu": sum(mfus) / len(mfus) if mfus else None,
                "peak_mem_gb": max((x.get("peak_mem_gb", 0) for x in m), default=0) or None}
-        if r.get("variant"):
-            row["variant"] = r["variant"]
+        for key in ("variant", "status"):
+            if r.get(key) or s.get(key):
+                row[key] = r.get(key) or s.get(key)
         if s["data"].get("kind") == "text" and per_item:
             row["epochs"] = s["tokens"] / per_item
         for key in ("heldout_accuracy", "heldout_errors", "probe_best_layer"):
@@ -181,6 +210,7 @@ def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
         "params": latest["summary"]["params"],
         "final_loss": summarize(r["final_loss"] for r in head_rows),
         "final_val_loss": summarize(r["final_val_loss"] for r in head_rows),
+        "best_val_loss": summarize(r["best_val_loss"] for r in head_rows),
         "tokens": latest["summary"]["tokens"],
         "wall_s": summarize(r["wall_s"] for r in head_rows),
         "tokens_per_s": summarize(r["tokens_per_s"] for r in head_rows),
