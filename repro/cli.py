@@ -32,19 +32,20 @@ def _papers():
 
 def train_parser(paper: str) -> Parser:
     p = Parser(prog=f"repro {paper}", description=f"Train the {paper} recipe.")
-    p.add_argument("--size")
-    p.add_argument("--scale", default="tiny")
+    p.add_argument("--size", help="model size (python -m repro list shows them)")
+    p.add_argument("--scale", default="tiny", help="tiny | small | medium | paper (default tiny)")
     p.add_argument("--steps", type=int, help="stop after N steps (the schedule keeps its horizon)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="seed of init, data order and dropout (default 0)")
     p.add_argument("--out", default="runs", help="root folder of run folders")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--resume", metavar="RUN_DIR")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--report-dir", default="reports")
-    p.add_argument("--no-report", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA if present")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest good checkpoint")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change any config value, e.g. optim.lr=3e-4 (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, train nothing")
+    p.add_argument("--json", action="store_true", help="print the plan or final summary as JSON")
+    p.add_argument("--report-dir", default="reports", help="where the report is written")
+    p.add_argument("--no-report", action="store_true", help="do not write a report at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     return p
 
 
@@ -106,6 +107,8 @@ def cmd_train(paper: str, argv) -> None:
     if args.dry_run:
         from .plan import plan, print_plan
         info = plan(cfg)
+        info["data"] = {"this run": cfg.data.dataset or cfg.data.path or cfg.data.source,
+                        "tokenizer": cfg.data.tokenizer, **spec.data}
         print(json.dumps(info, indent=2) if args.json else print_plan(info))
         return
     summary = run_training(cfg, args, run_dir if args.resume else None)

@@ -50,4 +50,5 @@ def print_plan(info: dict) -> str:
         f"activations per micro-batch (one GPU, no sharding)",
         f"  time     {info['gpu_hours_h100']:,.1f} H100-hours at {info['mfu_assumed']:.0%} MFU",
     ]
+    lines += [f"  data     {k}: {v}" for k, v in info.get("data", {}).items()]
     return "\n".join(lines)
