@@ -134,6 +134,10 @@ class Trainer:
         # The LR of step i uses the tokens seen once step i is done (no wasted 0-LR step).
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_multiplier(
             self.plan.tokens_before(i + 1), cfg.schedule, horizon))
+        if self.fsdp and not self.acc.is_fsdp2:
+            raise ReproError("FSDP1 is not supported; use fsdp_version: 2 (configs/fsdp.yaml)")
+        if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not self.fsdp:
+            log("FSDP needs GPUs: accelerate runs this FSDP config as plain data parallel")
         model = torch.compile(self.model) if cfg.train.compile else self.model
         self.ddp_model, self.opt = self.acc.prepare(model, opt)
         self.step = 0
@@ -141,29 +145,90 @@ class Trainer:
                             if self.acc.device.type == "cuda" else "cpu")
 
     # ---- checkpoints ------------------------------------------------------------------
+    # Under FSDP each rank holds a shard of the weights and of the AdamW state: gathering them
+    # is a collective every rank must join, so state() runs on every rank and only rank 0
+    # writes. The file is the same as without FSDP (full tensors, the optimizer keyed by
+    # parameter index), so a run can be resumed with any world size and with or without FSDP.
+    @property
+    def fsdp(self) -> bool:
+        from accelerate.utils import DistributedType
+        return self.acc.distributed_type == DistributedType.FSDP
+
+    def _param_names(self) -> list[str]:
+        """The optimizer's parameters in index order, by name (how torch numbers them)."""
+        names = {id(p): n for n, p in self.acc.unwrap_model(self.ddp_model).named_parameters()}
+        return [names[id(p)] for g in self.opt.param_groups for p in g["params"]]
+
+    def _full_state_dicts(self) -> tuple[dict, dict]:
+        """(model, optimizer) state dicts, full tensors on the CPU of rank 0 (empty elsewhere)."""
+        if not self.fsdp:
+            return (self.acc.unwrap_model(self.ddp_model).state_dict(), self.opt.state_dict())
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+        model_sd, optim_sd = get_state_dict(
+            self.acc.unwrap_model(self.ddp_model), self.opt.optimizer,
+            options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if optim_sd:   # keyed by name; number them as torch.optim does
+            index = {n: i for i, n in enumerate(self._param_names())}
+            optim_sd = {"state": {index[n]: s for n, s in optim_sd["state"].items()},
+                        "param_groups": [{**g, "params": [index[n] for n in g["params"]]}
+                                         for g in optim_sd["param_groups"]]}
+        return model_sd, optim_sd
+
+    def _load_state_dicts(self, model_sd: dict, optim_sd: dict) -> None:
+        if not self.fsdp:
+            self.acc.unwrap_model(self.ddp_model).load_state_dict(model_sd)
+            self.opt.load_state_dict(optim_sd)
+            return
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+        names = self._param_names()
+        optim_sd = {"state": {names[i]: s for i, s in optim_sd["state"].items()},
+                    "param_groups": [{**g, "params": [names[i] for i in g["params"]]}
+                                     for g in optim_sd["param_groups"]]}
+        # Every rank passes the full state; each keeps its own shard.
+        set_state_dict(self.acc.unwrap_model(self.ddp_model), self.opt.optimizer,
+                       model_state_dict=model_sd, optim_state_dict=optim_sd,
+                       options=StateDictOptions(full_state_dict=True))
+
     def state(self) -> dict:
-        return {"step": self.step, "model": self.acc.unwrap_model(self.ddp_model).state_dict(),
-                "optimizer": self.opt.state_dict(), "scheduler": self.scheduler.state_dict(),
+        """The checkpoint; every rank must call it (a collective under FSDP)."""
+        model_sd, optim_sd = self._full_state_dicts()
+        return {"step": self.step, "model": model_sd,
+                "optimizer": optim_sd, "scheduler": self.scheduler.state_dict(),
                 "rng": checkpoint.rng_state(), "config": self.cfg.to_dict(),
                 "tokenizer": self.task.tokenizer_state()}
 
     def save(self) -> Path | None:
         self.acc.wait_for_everyone()
         path = None
+        state = self.state() if self.is_main or self.fsdp else None
         if self.is_main:
-            path = checkpoint.save(self.run_dir / "checkpoints", self.step, self.state(),
+            path = checkpoint.save(self.run_dir / "checkpoints", self.step, state,
                                    keep=self.cfg.train.keep_checkpoints)
         self.acc.wait_for_everyone()
         return path
 
     def resume(self) -> None:
         state, path = checkpoint.load_latest(self.run_dir / "checkpoints", log=self.log)
-        self.acc.unwrap_model(self.ddp_model).load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+        self._load_state_dicts(state["model"], state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
         self.step = state["step"]
         self.log(f"resumed from {path.name} at step {self.step}")
+
+    def full_model(self) -> GPT | None:
+        """The trained model, whole, on rank 0 (None elsewhere); every rank must call it.
+        Under FSDP the wrapped module only holds a shard and its forward is a collective, so
+        rank 0 gets an unsharded copy to sample from alone."""
+        if not self.fsdp:
+            return self.acc.unwrap_model(self.ddp_model) if self.is_main else None
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        model_sd = get_model_state_dict(self.acc.unwrap_model(self.ddp_model), options=(
+            StateDictOptions(full_state_dict=True, cpu_offload=True)))
+        if not self.is_main:
+            return None
+        model = GPT(self.cfg.model)
+        model.load_state_dict(model_sd)
+        return model.to(self.acc.device)
 
     # ---- one step ---------------------------------------------------------------------
     def _to_device(self, batch: dict) -> dict:
@@ -213,12 +278,16 @@ class Trainer:
         mb = self.cfg.train.micro_batch_size or self.cfg.train.batch_size
         batches = self.task.val_batches(mb)
         total = torch.zeros(2, device=self.acc.device)
-        for batch in batches[self.acc.process_index::self.world]:
-            batch = self._to_device(batch)
+        # Every rank runs the same number of forwards (under FSDP each one is a collective):
+        # a rank short of a batch repeats one and does not count it.
+        rounds = -(-len(batches) // self.world)
+        for i in range(self.acc.process_index, rounds * self.world, self.world):
+            batch = self._to_device(batches[i % len(batches)])
             with self.acc.autocast():
                 _, loss = self.ddp_model(batch["x"], batch["y"], batch.get("mask"))
-            total += torch.stack([loss.float() * len(batch["x"]), torch.tensor(
-                float(len(batch["x"])), device=self.acc.device)])
+            if i < len(batches):
+                total += torch.stack([loss.float() * len(batch["x"]), torch.tensor(
+                    float(len(batch["x"])), device=self.acc.device)])
         total = self.acc.reduce(total, "sum")
         self.ddp_model.train()
         return (total[0] / total[1]).item()
@@ -304,9 +373,9 @@ class Trainer:
                    "final_val_loss": val_loss, "wall_s": wall, "params": self.n_params,
                    "device": self.device_name, "world_size": self.world,
                    "data": self.task.describe()}
+        model = self.full_model()
         if self.is_main:
-            extra = self.task.finish(self.acc.unwrap_model(self.ddp_model).eval(),
-                                     self.acc.device, self.run_dir)
+            extra = self.task.finish(model.eval(), self.acc.device, self.run_dir)
             summary.update({k: v for k, v in extra.items() if k != "sample"})
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary

@@ -1,9 +1,12 @@
 """Shared by every test: one torch thread (multi-threaded torch on 2 busy cores is 5-10x
-slower), a session-wide token cache in a tmp folder (REPRO_CACHE), and `cli`, which runs
-`python -m repro ...` as a single-threaded subprocess and returns (rc, stdout, stderr)."""
+slower), a session-wide token cache in a tmp folder (REPRO_CACHE), `cli`, which runs
+`python -m repro ...` as a single-threaded subprocess and returns (rc, stdout, stderr), and for
+the tests that run training subprocesses: `env` (their environment) and `launch` (the command
+that starts several processes with `accelerate launch`)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +56,41 @@ def cli(tmp_path_factory):
         return proc.returncode, proc.stdout, proc.stderr
 
     return run
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory) -> dict:
+    """The environment of every run: one thread, a token cache shared by the session, HF caches
+    and accelerate's config file under tmp, no test hook left over from the caller."""
+    root = tmp_path_factory.mktemp("env")
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("ACCELERATE_", "REPRO_INJECT", "HF_DATASETS_DISABLE"))}
+    e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", REPRO_CACHE=str(root / "repro-cache"),
+             HF_HOME=str(root / "hf"), PYTHONPATH=os.pathsep.join(
+                 [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+             TOKENIZERS_PARALLELISM="false")
+    return e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def launch():
+    """launch(n=2, config=None, script=None) -> the command prefix that runs `python -m repro`
+    (or `script`) in n gloo processes on the CPU; append repro's arguments and --device cpu.
+
+    accelerate 1.x's `--cpu --num_processes 2` starts ONE process (its simple launcher needs
+    mpirun for more), so this uses the torchrun launcher (--multi_gpu, or a config file naming a
+    GPU distributed type) and the run keeps the model on the CPU with --device cpu. HF_HOME under
+    tmp (`env`) means no user config file is read; mixed precision is off (fp32 on CPU)."""
+    def cmd(n: int = 2, config: Path | None = None, script: Path | None = None) -> list[str]:
+        how = ["--config_file", str(config)] if config else ["--multi_gpu", "--num_machines", "1"]
+        return [sys.executable, "-m", "accelerate.commands.launch", *how, "--num_processes",
+                str(n), "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", str(free_port()),
+                *([str(script)] if script else ["-m", "repro"])]
+    return cmd

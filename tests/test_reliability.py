@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,20 +30,6 @@ torch.set_num_threads(1)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def env(tmp_path_factory) -> dict:
-    """The environment of every run: one thread, a token cache shared by the session, HF caches
-    and accelerate's config file under tmp, no test hook left over from the caller."""
-    root = tmp_path_factory.mktemp("env")
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("ACCELERATE_", "REPRO_INJECT", "HF_DATASETS_DISABLE"))}
-    e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", REPRO_CACHE=str(root / "repro-cache"),
-             HF_HOME=str(root / "hf"), PYTHONPATH=os.pathsep.join(
-                 [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-             TOKENIZERS_PARALLELISM="false")
-    return e
-
 
 def repro(env: dict, out: Path, *args: str, extra_env: dict | None = None, timeout: int = 180,
           launcher: list[str] | None = None) -> subprocess.CompletedProcess:
@@ -154,12 +139,6 @@ def test_exact_resume(env, tmp_path, straight20):
 
 # ---- 2. data order is a pure function of (seed, step) ----------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _assert_same_data_and_losses(ref: list[dict], other: list[dict], what: str) -> None:
     assert [r["step"] for r in other] == [r["step"] for r in ref], what
     assert [r["batch_hash"] for r in other] == [r["batch_hash"] for r in ref], what
@@ -169,7 +148,7 @@ def _assert_same_data_and_losses(ref: list[dict], other: list[dict], what: str) 
 
 
 @pytest.mark.slow
-def test_data_order_independent_of_micro_batch_and_world_size(env, tmp_path):
+def test_data_order_independent_of_micro_batch_and_world_size(env, launch, tmp_path):
     # Dropout off: dropout masks are drawn per forward, so they cannot match across a split
     # batch; the data and the gradient arithmetic are what this test pins.
     args = [*TINY, *NO_DROPOUT, "--steps", "8", "--device", "cpu"]
@@ -181,13 +160,7 @@ def test_data_order_independent_of_micro_batch_and_world_size(env, tmp_path):
     ok(repro(env, tmp_path / "accum", *args, "--set", "train.micro_batch_size=8"))
     _assert_same_data_and_losses(ref, metrics(run_dir_in(tmp_path / "accum")), "2 x 8")
 
-    # Two gloo processes. accelerate 1.x's `--cpu --num_processes 2` starts ONE process (its
-    # simple launcher needs mpirun for more), so use the torchrun launcher (--multi_gpu) and
-    # keep the model on the CPU with --device cpu; HF_HOME under tmp means no config file.
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-                "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-                "-m", "repro"]
+    launcher = launch(2)   # two gloo processes (conftest.py says how)
     proc = ok(repro(env, tmp_path / "ddp", *args, "--json", launcher=launcher, timeout=300))
     run = run_dir_in(tmp_path / "ddp")      # one folder, named once for both ranks
     summary = json.loads(proc.stdout)       # printed once (rank 0), so it parses as one object
@@ -321,13 +294,11 @@ def _children_with_rank(pid: int) -> dict[int, int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the ranks through /proc")
-def test_sigterm_to_one_rank_stops_all_ranks_together(env, tmp_path):
+def test_sigterm_to_one_rank_stops_all_ranks_together(env, launch, tmp_path):
     """A signal that reaches one rank only (or the ranks at different steps) must not leave the
     others waiting in a collective: the ranks agree at a log step, save once and exit 0."""
     out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-           "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "repro", *TINY, *NO_DROPOUT,
+    cmd = [*launch(2), *TINY, *NO_DROPOUT,
            "--steps", "100000", "--device", "cpu", "--set", "train.log_interval=3",
            "--set", "train.eval_interval=0", "--out", str(out), "--no-report", "--no-progress"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
