@@ -3,7 +3,7 @@
     python -m repro <paper> [--size NAME] [--scale tiny|small|medium|paper] [--steps N]
                     [--seed S] [--out DIR] [--device auto|cpu|cuda] [--resume RUN_DIR]
                     [--set key=value ...] [--dry-run] [--json]
-    python -m repro list | report | parity | export | bench | tokenize | sample ...
+    python -m repro list | report | parity | export | bench | tokenize ...
 
 Misuse exits with status 2 and one line naming the culprit; no traceback.
 """

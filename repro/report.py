@@ -124,7 +124,7 @@ def plot_curves(runs: list[dict], path: Path, references=()) -> None:
         ax.plot([x["tokens"] for x in val], [x["val_loss"] for x in val], "o-", color=color,
                 label=f"val (seed {seed})")
     for name, value, *_ in references:
-        if isinstance(value, float) and value > 0.5:
+        if "loss" in name and isinstance(value, float):  # accuracies, perplexities: tables only
             ax.axhline(value, ls="--", color="gray", lw=1)
             ax.annotate(name, (0.01, value), xycoords=("axes fraction", "data"), fontsize=7,
                         va="bottom", color="gray")
@@ -151,14 +151,16 @@ def parity_rows(paper: str, size: str, vocab_size: int = 0) -> list[dict]:
     A size whose vocabulary comes from the data (vocab_size 0: chargpt) takes the run's."""
     try:
         from papers import PAPERS
+        from .cli_parity import reduced_overrides
         from .hf import parity
         from .spec import size_config
-        reduced = dict(n_layer=2)
-        if not size_config(PAPERS[paper], size).model.vocab_size:
+        model = size_config(PAPERS[paper], size).model
+        reduced = reduced_overrides(model)   # every switch, a fraction of the cost (seconds)
+        if not model.vocab_size:
             if not vocab_size:
                 return []
             reduced["vocab_size"] = vocab_size
-        return [parity(paper, size, reduced=reduced)]
+        return [parity(paper, size, reduced=reduced, seq_len=64)]
     except (ImportError, ReproError, KeyError, ValueError):
         return []
 
@@ -207,6 +209,7 @@ def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
     result = {
         "paper": paper, "scale": scale, "size": cfg.size, "device": env["device"],
         "runs": len(headline), "variant_runs": len(runs) - len(headline),
+        "recipe_runs": sum(not r["variant"] for r in runs),
         "params": latest["summary"]["params"],
         "final_loss": summarize(r["final_loss"] for r in head_rows),
         "final_val_loss": summarize(r["final_val_loss"] for r in head_rows),
@@ -274,6 +277,10 @@ def render(spec, cfg, result, rows, spec_table, params, parity, latest, stem, im
            f"- data: {json.dumps(data)}",
            f"- reproduce: `python -m repro {spec.name} --scale {cfg.scale}`\n",
            "## Training\n", f"![loss curves]({stem}.png)\n", md_table(rows)]
+    if not result["recipe_runs"]:
+        out.append(f"**No run here is the current recipe:** each departs from it as its `variant` "
+                   f"column says (the spec changed after the run). `python -m repro {spec.name} "
+                   f"--scale {cfg.scale}` runs the recipe itself.\n")
     for name in ("final_loss", "final_val_loss"):
         if result[name] and result["runs"] > 1:
             s = result[name]
@@ -300,5 +307,5 @@ def render(spec, cfg, result, rows, spec_table, params, parity, latest, stem, im
     out += ["## Spec: paper value → this run\n", md_table(spec_table),
             "## Parameter counts\n", md_table(params)]
     if parity:
-        out += ["## Parity with Hugging Face (fp32, CPU, reduced depth)\n", md_table(parity)]
+        out += ["## Parity with Hugging Face (fp32, CPU, reduced depth and width)\n", md_table(parity)]
     return "\n".join(out)

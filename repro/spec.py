@@ -67,9 +67,12 @@ def derive(cfg: Config, scale: Scale, name: str) -> Config:
         return out
     paper_tokens = planned_tokens(out)
     paper_batch_tokens = out.train.batch_size * out.model.block_size
+    paper_embd = out.model.n_embd
     for key in ("n_layer", "n_head", "n_embd", "block_size"):
         if getattr(scale, key):
             setattr(out.model, key, getattr(scale, key))
+    if out.model.n_inner:  # an explicit MLP width keeps its ratio to the width (GPT-1: 4x)
+        out.model.n_inner = out.model.n_inner * out.model.n_embd // paper_embd
     for key in ("batch_size", "tokens", "micro_batch_size"):
         if getattr(scale, key):
             setattr(out.train, key, getattr(scale, key))

@@ -58,6 +58,8 @@ def test_scales_keep_the_recipe_fractions(paper, scale):
     for key in ("norm_position", "final_norm", "norm", "activation", "bias", "tie_embeddings",
                 "sos_token", "attention", "init", "zero_init_head"):
         assert getattr(small.model, key) == getattr(big.model, key), key  # switches survive
+    # the MLP keeps its ratio to the width (GPT-1 states n_inner=3072 at 768: 4x)
+    assert small.model.inner * big.model.n_embd == big.model.inner * small.model.n_embd
 
 
 def test_tiny_scales_are_small():
