@@ -63,7 +63,7 @@ def to_markdown(doc: dict) -> str:
             f"- torch {doc['torch']}, transformers {doc['transformers']}",
             f"- precision: {doc['dtype']}; timed steps per contender: "
             f"{doc['timed_steps_per_contender']}; wall time {doc['wall_s']} s",
-            f"- 8192^3 bf16 matmul: " + (f"{mm:.1f} TFLOP/s" if mm else "not measured (no GPU)"),
+            "- 8192^3 bf16 matmul: " + (f"{mm:.1f} TFLOP/s" if mm else "not measured (no GPU)"),
             f"- command: `python -m repro bench{' --quick' if doc.get('quick') else ''}`"]
     if doc.get("kept_from_earlier_run"):
         head.append(f"- pairs kept from an earlier run: {', '.join(doc['kept_from_earlier_run'])}")

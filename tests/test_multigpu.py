@@ -5,15 +5,13 @@ GPUs); on GPUs the same trainer code runs under the real `accelerate launch --co
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 import repro.model
-from test_reliability import NO_DROPOUT, TINY, checkpoints, ckpt_step, metrics, ok, repro as run, \
+from run_helpers import NO_DROPOUT, TINY, checkpoints, ckpt_step, metrics, ok, repro as run, \
     run_dir_in, weights
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,0 +1,78 @@
+"""Helpers for tests that run `python -m repro ...` as a user would, in a subprocess, and read
+what the run left behind (metrics, checkpoints). Shared by test_reliability and test_multigpu."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ["chargpt", "--scale", "tiny", "--set", "train.log_interval=1"]   # dropout 0.2: RNG matters
+NO_DROPOUT = ["--set", "model.embd_pdrop=0", "--set", "model.attn_pdrop=0",
+              "--set", "model.resid_pdrop=0"]
+
+
+def repro(env: dict, out: Path, *args: str, extra_env: dict | None = None, timeout: int = 180,
+          launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    cmd = (launcher or [sys.executable, "-m", "repro"]) + [
+        *args, "--out", str(out), "--no-report", "--no-progress"]
+    return subprocess.run(cmd, env={**env, **(extra_env or {})}, cwd=out.parent, timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def one_line_error(proc: subprocess.CompletedProcess, expected: str, code: int = 2) -> str:
+    """Exit `code`, stderr exactly one 'repro: error: ...' line containing `expected`."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code, f"exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("repro: error: "), lines[0]
+    assert expected in lines[0], lines[0]
+    return lines[0]
+
+
+def run_dir_in(out: Path) -> Path:
+    dirs = [p.parent for p in out.glob("*/*/config.json")]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+            if line.strip()]
+
+
+def by_step(rows: list[dict]) -> dict[int, dict]:
+    return {r["step"]: r for r in rows}
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob("ckpt-*.pt"))
+
+
+def ckpt_step(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+def weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not different, f"tensors differ: {different[:5]}"
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>"
+            for p in sorted(root.rglob("*"))}
