@@ -3,6 +3,7 @@
     python -m repro <paper> [--size NAME] [--scale tiny|small|medium|paper] [--steps N]
                     [--seed S] [--out DIR] [--device auto|cpu|cuda] [--resume RUN_DIR]
                     [--set key=value ...] [--dry-run] [--json]
+                    [--report-dir DIR] [--no-report] [--no-progress]
     python -m repro list | report | parity | export | bench | tokenize ...
 
 Misuse exits with status 2 and one line naming the culprit; no traceback.
@@ -34,7 +35,8 @@ def train_parser(paper: str) -> Parser:
     p = Parser(prog=f"repro {paper}", description=f"Train the {paper} recipe.")
     p.add_argument("--size", help="model size (python -m repro list shows them)")
     p.add_argument("--scale", default="tiny", help="tiny | small | medium | paper (default tiny)")
-    p.add_argument("--steps", type=int, help="stop after N steps (the schedule keeps its horizon)")
+    p.add_argument("--steps", type=int, help="stop after N steps; a token-based recipe keeps its "
+                   "schedule, a step-based demo (adder) spreads its schedule over N steps")
     p.add_argument("--seed", type=int, help="seed of init, data order and dropout (default 0)")
     p.add_argument("--out", default="runs", help="root folder of run folders")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA if present")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .errors import ReproError
-from .rundir import git_commit, read_jsonl
+from .rundir import RunLock, git_commit, read_jsonl
 
 EVIDENCE = ("config.json", "metrics.jsonl", "summary.json", "env.json", "heldout.json",
             "probe.json", "sample.txt")
@@ -40,8 +40,9 @@ def load_runs(runs_root: Path, paper: str, scale: str) -> list[dict]:
     those are reported as far as they got, marked "stopped at step N of M"."""
     runs = []
     for d in sorted((runs_root / f"{paper}-{scale}").glob("*/")):
-        if not (d / "config.json").exists() or not (d / "metrics.jsonl").exists():
-            continue
+        needed = ("config.json", "env.json", "metrics.jsonl")
+        if not all((d / n).exists() for n in needed) or RunLock.held(d):
+            continue   # not a run, or one still training (its numbers are not final)
         run = {"dir": d, "config": json.loads((d / "config.json").read_text()),
                "env": json.loads((d / "env.json").read_text()),
                "metrics": read_jsonl(d / "metrics.jsonl")}
@@ -75,11 +76,15 @@ def stopped_summary(run: dict) -> dict:
 VARIANT_SECTIONS = ("model", "data", "task")  # a change here makes a different experiment
 
 
+AUTO = {("model", "vocab_size")}  # 0 in a spec means "from the data"; the run records the value
+
+
 def variant(config: dict, base: dict) -> str:
     """The run's departures from the scale's spec ("task.ndigit=3"); "" for the recipe itself.
     Seeds, steps and other train settings are not a variant: they are the same experiment."""
     return " ".join(f"{sec}.{k}={v}" for sec in VARIANT_SECTIONS
-                    for k, v in config.get(sec, {}).items() if base[sec].get(k) != v)
+                    for k, v in config.get(sec, {}).items()
+                    if base[sec].get(k) != v and not ((sec, k) in AUTO and not base[sec].get(k)))
 
 
 def run_rows(runs: list[dict]) -> list[dict]:
@@ -87,7 +92,7 @@ def run_rows(runs: list[dict]) -> list[dict]:
     for r in runs:
         s, m = r["summary"], r["metrics"]
         timed = m[1:] or m  # the first window includes compilation and warm-up
-        tps = sum(x["tokens_per_s"] for x in timed) / len(timed)
+        tps = sum(x["tokens_per_s"] for x in timed) / len(timed) if timed else None
         mfus = [x["mfu"] for x in timed if "mfu" in x]
         per_item = s["data"].get("train_tokens") or s["data"].get("train_images")
         row = {"run": r["dir"].name, "seed": r["config"]["train"]["seed"], "steps": s["steps"],

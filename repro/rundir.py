@@ -52,6 +52,15 @@ class RunLock:
     def __exit__(self, *exc):
         self.path.unlink(missing_ok=True)
 
+    @staticmethod
+    def held(run_dir: Path) -> bool:
+        """Whether a live process is training in run_dir now."""
+        try:
+            pid = int((run_dir / ".lock").read_text() or 0)
+        except (OSError, ValueError):
+            return False
+        return bool(pid) and _alive(pid)
+
 
 def _alive(pid: int) -> bool:
     try:

@@ -98,6 +98,7 @@ class StopRequested:
 
     def _handle(self, signum, frame):
         self.signal = signal.Signals(signum).name
+        signal.signal(signum, self._old[signum])  # a second Ctrl-C is not swallowed
 
     def __exit__(self, *exc):
         for sig, handler in self._old.items():
@@ -144,6 +145,12 @@ class Trainer:
         self.device_name = (torch.cuda.get_device_name(self.acc.device)
                             if self.acc.device.type == "cuda" else "cpu")
 
+    @property
+    def module(self) -> GPT:
+        """Our GPT inside the DDP/FSDP wrapper and torch.compile's: its state-dict keys are the
+        same whether or not the run is compiled (no "_orig_mod." prefix)."""
+        return self.acc.unwrap_model(self.ddp_model, keep_torch_compile=False)
+
     # ---- checkpoints ------------------------------------------------------------------
     # Under FSDP each rank holds a shard of the weights and of the AdamW state: gathering them
     # is a collective every rank must join, so state() runs on every rank and only rank 0
@@ -156,16 +163,16 @@ class Trainer:
 
     def _param_names(self) -> list[str]:
         """The optimizer's parameters in index order, by name (how torch numbers them)."""
-        names = {id(p): n for n, p in self.acc.unwrap_model(self.ddp_model).named_parameters()}
+        names = {id(p): n for n, p in self.module.named_parameters()}
         return [names[id(p)] for g in self.opt.param_groups for p in g["params"]]
 
     def _full_state_dicts(self) -> tuple[dict, dict]:
         """(model, optimizer) state dicts, full tensors on the CPU of rank 0 (empty elsewhere)."""
         if not self.fsdp:
-            return (self.acc.unwrap_model(self.ddp_model).state_dict(), self.opt.state_dict())
+            return (self.module.state_dict(), self.opt.state_dict())
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
         model_sd, optim_sd = get_state_dict(
-            self.acc.unwrap_model(self.ddp_model), self.opt.optimizer,
+            self.module, self.opt.optimizer,
             options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if optim_sd:   # keyed by name; number them as torch.optim does
             index = {n: i for i, n in enumerate(self._param_names())}
@@ -176,7 +183,7 @@ class Trainer:
 
     def _load_state_dicts(self, model_sd: dict, optim_sd: dict) -> None:
         if not self.fsdp:
-            self.acc.unwrap_model(self.ddp_model).load_state_dict(model_sd)
+            self.module.load_state_dict(model_sd)
             self.opt.load_state_dict(optim_sd)
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
@@ -185,7 +192,7 @@ class Trainer:
                     "param_groups": [{**g, "params": [names[i] for i in g["params"]]}
                                      for g in optim_sd["param_groups"]]}
         # Every rank passes the full state; each keeps its own shard.
-        set_state_dict(self.acc.unwrap_model(self.ddp_model), self.opt.optimizer,
+        set_state_dict(self.module, self.opt.optimizer,
                        model_state_dict=model_sd, optim_state_dict=optim_sd,
                        options=StateDictOptions(full_state_dict=True))
 
@@ -220,9 +227,9 @@ class Trainer:
         Under FSDP the wrapped module only holds a shard and its forward is a collective, so
         rank 0 gets an unsharded copy to sample from alone."""
         if not self.fsdp:
-            return self.acc.unwrap_model(self.ddp_model) if self.is_main else None
+            return self.module if self.is_main else None
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-        model_sd = get_model_state_dict(self.acc.unwrap_model(self.ddp_model), options=(
+        model_sd = get_model_state_dict(self.module, options=(
             StateDictOptions(full_state_dict=True, cpu_offload=True)))
         if not self.is_main:
             return None
@@ -268,6 +275,7 @@ class Trainer:
         if self.cfg.optim.grad_clip > 0:
             self.acc.clip_grad_norm_(self.ddp_model.parameters(), self.cfg.optim.grad_clip)
         self.opt.step()
+        self.last_lr = self.scheduler.get_last_lr()[0]  # the rate this step used, for the log
         self.scheduler.step()
         self.opt.zero_grad(set_to_none=True)
         return loss_share
@@ -275,7 +283,8 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> float:
         self.ddp_model.eval()
-        mb = self.cfg.train.micro_batch_size or self.cfg.train.batch_size
+        # no larger per rank than a training micro-batch (the whole global batch could OOM)
+        mb = self.cfg.train.micro_batch_size or max(self.cfg.train.batch_size // self.world, 1)
         batches = self.task.val_batches(mb)
         total = torch.zeros(2, device=self.acc.device)
         # Every rank runs the same number of forwards (under FSDP each one is a collective):
@@ -340,7 +349,7 @@ class Trainer:
                     tps = window_tokens / max(now - window_t, 1e-9)
                     window_t, window_tokens = now, 0
                     row = {"step": self.step, "tokens": self.plan.tokens_before(self.step),
-                           "loss": loss, "lr": self.scheduler.get_last_lr()[0],
+                           "loss": loss, "lr": self.last_lr,
                            "batch_size": self.plan.batch_at(step), "tokens_per_s": tps,
                            "batch_hash": self.task.batch_hash(self.global_items(step))}
                     if (u := mfu(tps / self.world, self.flops_token, self.device_name)) is not None:
@@ -358,11 +367,13 @@ class Trainer:
                 bar.update(1)
                 if is_ckpt:
                     self.save()
+                if is_eval or is_ckpt:  # tokens/s measures training only
+                    window_t = time.perf_counter()
                 if stopping and not done:
                     if not is_ckpt:
                         self.save()
                     bar.close()
-                    self.log(f"{stop.signal or 'SIGTERM'}: saved at step {self.step}, resume with: "
+                    self.log(f"{stop.signal or 'a signal to another rank'}: saved at step {self.step}, resume with: "
                              f"python -m repro {cfg.paper} --resume {self.run_dir}")
                     return {"interrupted": True, "run_dir": str(self.run_dir), "steps": self.step}
         bar.close()

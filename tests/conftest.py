@@ -14,9 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from run_helpers import cli_env
+
 REPO = Path(__file__).resolve().parent.parent
 
 torch.set_num_threads(1)
+# The suite is offline by design: no test may reach the Hub, also in this process (set before
+# transformers/huggingface_hub are imported: they read it once).
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,16 +35,6 @@ def repro_cache(tmp_path_factory):
         os.environ.pop("REPRO_CACHE", None)
     else:
         os.environ["REPRO_CACHE"] = old
-
-
-def cli_env(extra: dict | None = None) -> dict:
-    """The environment of a CLI subprocess: one thread, offline, the session's caches."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
-               HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join(
-                   [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    env.update(extra or {})
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -63,12 +58,9 @@ def env(tmp_path_factory) -> dict:
     """The environment of every run: one thread, a token cache shared by the session, HF caches
     and accelerate's config file under tmp, no test hook left over from the caller."""
     root = tmp_path_factory.mktemp("env")
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("ACCELERATE_", "REPRO_INJECT", "HF_DATASETS_DISABLE"))}
-    e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", REPRO_CACHE=str(root / "repro-cache"),
-             HF_HOME=str(root / "hf"), PYTHONPATH=os.pathsep.join(
-                 [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-             TOKENIZERS_PARALLELISM="false")
+    e = cli_env(dict(REPRO_CACHE=str(root / "repro-cache"), HF_HOME=str(root / "hf")))
+    for k in [k for k in e if k.startswith(("REPRO_INJECT", "HF_DATASETS_DISABLE"))]:
+        del e[k]
     return e
 
 

@@ -3,6 +3,7 @@ what the run left behind (metrics, checkpoints). Shared by test_reliability and 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,16 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = ["chargpt", "--scale", "tiny", "--set", "train.log_interval=1"]   # dropout 0.2: RNG matters
 NO_DROPOUT = ["--set", "model.embd_pdrop=0", "--set", "model.attn_pdrop=0",
               "--set", "model.resid_pdrop=0"]
+
+
+def cli_env(extra: dict | None = None) -> dict:
+    """The environment of a CLI subprocess: one thread, offline, the session's caches."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join(
+                   [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env.update(extra or {})
+    return env
 
 
 def repro(env: dict, out: Path, *args: str, extra_env: dict | None = None, timeout: int = 180,

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from repro import bench, cli_bench
+from run_helpers import cli_env
 from repro.errors import ReproError
 
 FIELDS = ("name", "key", "role", "tokens_per_s", "ms_per_step", "mfu", "peak_mem_gb",
@@ -21,7 +22,8 @@ FIELDS = ("name", "key", "role", "tokens_per_s", "ms_per_step", "mfu", "peak_mem
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run([sys.executable, "-m", "repro", "bench", "--quick", "--json",
-                           "--out", str(out)], capture_output=True, text=True, timeout=240)
+                           "--out", str(out)], capture_output=True, text=True, timeout=240,
+                          env=cli_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout), out
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from repro.checkpoint import load_latest
+from repro.config import Config
 from repro.rundir import read_jsonl
+from repro.schedule import BatchPlan, lr_multiplier
 
 # Margin (nats) the last logged train loss must clear below the first. Measured on 2 CPU cores,
 # seed 0: gpt2 10.83 -> 7.10, gpt1 10.62 -> 6.92, gpt3 10.82 -> 7.36, words 10.83 -> 7.03,
@@ -33,11 +34,9 @@ METRIC_KEYS = {"step", "tokens", "loss", "lr", "tokens_per_s", "batch_hash"}
 
 def _run(cli, paper: str, root: Path) -> dict:
     out, reports = root / "runs", root / "reports" / paper
-    start = time.perf_counter()
     rc, stdout, stderr = cli(paper, "--scale", "tiny", "--json", "--out", out,
                              "--report-dir", reports, "--no-progress", timeout=600)
-    return {"rc": rc, "stdout": stdout, "stderr": stderr, "reports": reports,
-            "seconds": time.perf_counter() - start}
+    return {"rc": rc, "stdout": stdout, "stderr": stderr, "reports": reports}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +76,14 @@ def test_tiny_run(runs, paper):
     assert rows[-1]["tokens"] == summary["tokens"]
     assert all(math.isfinite(r["loss"]) and r["tokens_per_s"] > 0 for r in rows)
     assert len({r["batch_hash"] for r in rows}) > len(rows) // 2  # different batches each step
+    cfg = Config.from_dict(config)       # the logged lr is the one each step used
+    plan = BatchPlan(cfg)
+    horizon = cfg.train.tokens or plan.tokens_before(plan.total_steps)
+    for r in rows:
+        assert r["lr"] == pytest.approx(cfg.optim.lr * lr_multiplier(r["tokens"], cfg.schedule,
+                                                                      horizon), rel=1e-6)
+    report = (runs[paper]["reports"] / f"{paper}-tiny.md").read_text()
+    assert "| variant" not in report and "No run here" not in report   # the recipe itself
     every = config["train"]["eval_interval"]
     evals = [r["step"] for r in rows if "val_loss" in r]
     assert evals == [s for s in range(1, summary["steps"] + 1)
@@ -133,11 +140,14 @@ def test_demo_extras(runs, paper):
     """What each demo adds to its summary: held-out sums (adder), probes (image models)."""
     summary, run_dir = _finished(runs, paper)
     if paper == "adder":
-        assert 0.0 <= summary["heldout_accuracy"] <= 1.0
-        assert (run_dir / "heldout.json").is_file()
+        held = json.loads((run_dir / "heldout.json").read_text())
+        assert held["heldout_problems"] == 1000     # minGPT's held-out set size
+        assert summary["heldout_accuracy"] == pytest.approx(1 - held["heldout_errors"] / 1000)
     elif paper in ("igpt", "imagegpt"):
-        acc = json.loads((run_dir / "probe.json").read_text())
-        assert summary["probe_best_layer"] in range(0, 3)
-        assert acc and (run_dir / "samples.png").read_bytes()[:4] == b"\x89PNG"
+        acc = json.loads((run_dir / "probe.json").read_text())["probe_accuracy_per_layer"]
+        # 10 classes: chance is 10%; measured 22-25% per layer on these tiny runs
+        assert len(acc) == 2 and min(acc) > 0.15
+        assert summary["probe_best_layer"] == acc.index(max(acc)) + 1
+        assert (run_dir / "samples.png").read_bytes()[:4] == b"\x89PNG"
     else:
         assert (run_dir / "sample.txt").read_text().strip()
