@@ -61,29 +61,6 @@ def param_groups(model: GPT, cfg: Config) -> list[dict]:
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _injected_nan(step: int) -> str | None:
-    """Test hook for the divergence guard: REPRO_INJECT_NAN_AT_STEP=N makes the loss of step N
-    (1-based, as logged) NaN; "N:grad" makes only its gradients NaN (the logged loss stays
-    finite: what an fp16 overflow looks like to the grad scaler). Unset in normal use."""
-    spec = os.environ.get("REPRO_INJECT_NAN_AT_STEP")
-    if not spec:
-        return None
-    at, _, what = spec.partition(":")
-    return (what or "loss") if int(at) == step else None
-
-
-class _NanGrad(torch.autograd.Function):
-    """Identity whose gradient is NaN (the REPRO_INJECT_NAN_AT_STEP=N:grad hook)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * float("nan")
-
-
 class StopRequested:
     """SIGTERM/SIGINT set a flag; the loop saves at the next step boundary and exits 0."""
 
@@ -257,17 +234,12 @@ class Trainer:
         mb = self.cfg.train.micro_batch_size or per_rank
         chunks = [mine[i:i + mb] for i in range(0, per_rank, mb)]
         loss_share = torch.zeros((), device=self.acc.device)
-        poison = _injected_nan(step + 1)
         for j, chunk in enumerate(chunks):
             batch = self._to_device(self.task.train_batch(chunk))
             last = j == len(chunks) - 1
             with (nullcontext() if last else self.acc.no_sync(self.ddp_model)):
                 with self.acc.autocast():
                     _, loss = self.ddp_model(batch["x"], batch["y"], batch.get("mask"))
-                if poison == "loss":
-                    loss = loss * float("nan")
-                elif poison == "grad":  # NaN gradients, finite reported loss (fp16 scaler skips)
-                    loss = _NanGrad.apply(loss)
                 weight = len(chunk) / B
                 # DDP averages gradients over ranks; scaling by world makes that a global sum.
                 self.acc.backward(loss * weight * self.world)

@@ -56,10 +56,10 @@ def cli(tmp_path_factory):
 @pytest.fixture(scope="session")
 def env(tmp_path_factory) -> dict:
     """The environment of every run: one thread, a token cache shared by the session, HF caches
-    and accelerate's config file under tmp, no test hook left over from the caller."""
+    and accelerate's config file under tmp, progress bars as a user sees them."""
     root = tmp_path_factory.mktemp("env")
     e = cli_env(dict(REPRO_CACHE=str(root / "repro-cache"), HF_HOME=str(root / "hf")))
-    for k in [k for k in e if k.startswith(("REPRO_INJECT", "HF_DATASETS_DISABLE"))]:
+    for k in [k for k in e if k.startswith("HF_DATASETS_DISABLE")]:
         del e[k]
     return e
 

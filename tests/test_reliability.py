@@ -264,11 +264,15 @@ def test_sigterm_to_one_rank_stops_all_ranks_together(env, launch, tmp_path):
 
 # ---- 5. divergence guard ---------------------------------------------------------------------
 
+def nan_at_step(spec: str) -> list[str]:
+    """The command of a run whose step N goes bad (tests/nan_at_step.py)."""
+    return [sys.executable, str(Path(__file__).with_name("nan_at_step.py")), spec]
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(env, tmp_path):
     out = tmp_path / "runs"
-    # REPRO_INJECT_NAN_AT_STEP (repro.trainer) makes the loss of that step NaN.
     proc = repro(env, out, *TINY, "--steps", "12", "--set", "train.checkpoint_interval=5",
-                 extra_env={"REPRO_INJECT_NAN_AT_STEP": "8"})
+                 launcher=nan_at_step("8"))
     line = one_line_error(proc, "loss became nan at step 8")
     assert "ckpt-00000005.pt is kept" in line
     run = run_dir_in(out)
@@ -292,7 +296,7 @@ def test_fp16_overflow_step_is_skipped_not_fatal(env, tmp_path):
     out = tmp_path / "runs"
     # "N:grad": NaN gradients at step 3 with a finite loss, as an fp16 overflow looks.
     proc = ok(repro(env, out, *TINY, "--steps", "6", "--device", "cuda",
-                    "--set", "train.precision=fp16", extra_env={"REPRO_INJECT_NAN_AT_STEP": "3:grad"}))
+                    "--set", "train.precision=fp16", launcher=nan_at_step("3:grad")))
     rows = by_step(metrics(run_dir_in(out)))
     assert "skipped_steps" not in rows[2]
     assert all(rows[s]["skipped_steps"] == 1 for s in range(3, 7))
