@@ -120,7 +120,7 @@ def cmd_train(paper: str, argv) -> None:
     if not summary.get("interrupted") and not args.no_report and summary.get("is_main", True):
         from .report import write_report
         out = write_report(spec.name, cfg.scale, runs_root=Path(args.out),
-                           report_dir=Path(args.report_dir))
+                           report_dir=Path(args.report_dir), size=cfg.size)
         print(f"report: {out}", file=sys.stderr)
 
 
@@ -133,7 +133,9 @@ def run_training(cfg, args, run_dir: Path | None) -> dict:
     if created:  # the main process creates the folder; every rank uses its name
         name = [None]
         if acc.is_main_process:
-            name[0] = str(new_run_dir(Path(args.out) / f"{cfg.paper}-{cfg.scale}",
+            from .spec import run_group
+            group = run_group(_papers()[cfg.paper], cfg.size, cfg.scale)
+            name[0] = str(new_run_dir(Path(args.out) / group,
                                       run_id(cfg.train.seed, args.overrides)))
         broadcast_object_list(name)
         run_dir = Path(name[0])

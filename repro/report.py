@@ -35,11 +35,11 @@ def md_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_runs(runs_root: Path, paper: str, scale: str) -> list[dict]:
+def load_runs(folder: Path) -> list[dict]:
     """Finished runs, and runs stopped early (a signal, a deadline) that logged an evaluation:
     those are reported as far as they got, marked "stopped at step N of M"."""
     runs = []
-    for d in sorted((runs_root / f"{paper}-{scale}").glob("*/")):
+    for d in sorted(folder.glob("*/")):
         needed = ("config.json", "env.json", "metrics.jsonl")
         if not all((d / n).exists() for n in needed) or RunLock.held(d):
             continue   # not a run, or one still training (its numbers are not final)
@@ -183,21 +183,23 @@ def param_table(spec) -> list[dict]:
 
 
 def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
-                 report_dir: Path = Path("reports")) -> Path:
+                 report_dir: Path = Path("reports"), size: str | None = None) -> Path:
     from papers import PAPERS
-    from .spec import spec_rows
+    from .spec import resolve, run_group, spec_rows
     if paper not in PAPERS:
         raise ReproError(f"unknown paper {paper!r}; choose from {', '.join(PAPERS)}")
     spec = PAPERS[paper]
-    runs = load_runs(runs_root, paper, scale)
+    if size is not None and size not in spec.sizes:
+        raise ReproError(f"unknown size {size!r} for {paper}; choose from: {', '.join(spec.sizes)}")
+    stem = run_group(spec, size, scale)
+    runs = load_runs(runs_root / stem)
     if not runs:
-        raise ReproError(f"no finished runs in {runs_root / f'{paper}-{scale}'}; train first: "
-                         f"python -m repro {paper} --scale {scale}")
+        flag = f" --size {size}" if size and size != spec.default_size else ""
+        raise ReproError(f"no finished runs in {runs_root / stem}; train first: "
+                         f"python -m repro {paper}{flag} --scale {scale}")
     report_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{paper}-{scale}"
     from .config import Config
-    from .spec import resolve
-    base = json.loads(resolve(spec, runs[-1]["config"]["size"], scale).to_json())
+    base = json.loads(resolve(spec, size, scale).to_json())
     for r in runs:
         r["variant"] = variant(r["config"], base)
     # Headline numbers come from runs of the recipe itself; variants are listed beside them.
@@ -271,6 +273,7 @@ def plot_probe(acc: list[float], path: Path) -> str:
 def render(spec, cfg, result, rows, spec_table, params, parity, latest, stem, images) -> str:
     env, data = latest["env"], result["data"]
     v = env["versions"]
+    size_flag = f" --size {cfg.size}" if cfg.size != spec.default_size else ""
     out = [f"# {spec.title} — `{cfg.scale}` scale\n",
            f"{spec.citation}\n",
            f"- generated {result['generated']} from {result['runs']} run(s), git `{result['git_commit']}`",
@@ -280,12 +283,12 @@ def render(spec, cfg, result, rows, spec_table, params, parity, latest, stem, im
            f"{cfg.model.n_head} heads, context {cfg.model.block_size}, "
            f"{result['params']:,} parameters",
            f"- data: {json.dumps(data)}",
-           f"- reproduce: `python -m repro {spec.name} --scale {cfg.scale}`\n",
+           f"- reproduce: `python -m repro {spec.name}{size_flag} --scale {cfg.scale}`\n",
            "## Training\n", f"![loss curves]({stem}.png)\n", md_table(rows)]
     if not result["recipe_runs"]:
         out.append(f"**No run here is the current recipe:** each departs from it as its `variant` "
-                   f"column says (the spec changed after the run). `python -m repro {spec.name} "
-                   f"--scale {cfg.scale}` runs the recipe itself.\n")
+                   f"column says (the spec changed after the run). `python -m repro {spec.name}"
+                   f"{size_flag} --scale {cfg.scale}` runs the recipe itself.\n")
     for name in ("final_loss", "final_val_loss"):
         if result[name] and result["runs"] > 1:
             s = result[name]

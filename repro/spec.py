@@ -91,6 +91,13 @@ def derive(cfg: Config, scale: Scale, name: str) -> Config:
     return out
 
 
+def run_group(spec: PaperSpec, size: str | None, scale: str) -> str:
+    """The folder of a (paper, size, scale)'s runs and the stem of its report: "gpt2-small" for
+    the default size, "gpt2-medium-small" for another (sizes never share a report)."""
+    size = size or spec.default_size
+    return f"{spec.name}-{scale}" if size == spec.default_size else f"{spec.name}-{size}-{scale}"
+
+
 def resolve(spec: PaperSpec, size: str | None, scale: str, overrides=()) -> Config:
     """The full config of (paper, size, scale) with the user's --set overrides applied."""
     if scale not in spec.scales:

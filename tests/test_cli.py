@@ -118,6 +118,20 @@ def test_report_without_runs_is_one_line(cli, tmp_path):
     assert "no finished runs" in line and "python -m repro gpt2 --scale tiny" in line
 
 
+def test_other_sizes_get_their_own_folder_and_report(cli, tmp_path):
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    rc, _, err = cli("gpt2", "--size", "medium", "--steps", "2", "--out", runs,
+                     "--report-dir", reports, "--no-progress", timeout=300)
+    assert rc == 0, err[-2000:]
+    assert [d.name for d in runs.iterdir()] == ["gpt2-medium-tiny"]
+    md = (reports / "gpt2-medium-tiny.md").read_text()
+    assert "python -m repro gpt2 --size medium --scale tiny" in md and "| variant" not in md
+    assert not (reports / "gpt2-tiny.md").exists()
+    line = one_line_error(*cli("report", "gpt2", "--size", "xxl", "--runs", runs,
+                               "--out", reports, timeout=120))
+    assert "unknown size 'xxl'" in line and "medium" in line
+
+
 def test_help(cli):
     rc, out, err = cli(timeout=60)
     assert rc == 0, err
