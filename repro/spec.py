@@ -60,27 +60,30 @@ def planned_tokens(cfg: Config) -> int:
     return t.tokens or t.steps * t.batch_size * cfg.model.block_size
 
 
-def derive(cfg: Config, scale: Scale, name: str) -> Config:
-    """Shrink a paper config to a scale, keeping the recipe's ratios (see module docstring)."""
+def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
+    """Shrink a paper config to a scale, keeping the recipe's ratios (see module docstring).
+    `overrides` (the user's --set) count as part of the scale: a shorter run, another batch or
+    width keeps the recipe's fractions too, unless the user sets those values as well."""
     out = cfg.replace(scale=name)
-    if name == "paper":
-        return out
+    if name == "paper":   # exact: the user's changes apply as given
+        return apply_overrides(out, list(overrides))
     paper_tokens = planned_tokens(out)
     paper_batch_tokens = out.train.batch_size * out.model.block_size
     paper_embd = out.model.n_embd
     for key in ("n_layer", "n_head", "n_embd", "block_size"):
         if getattr(scale, key):
             setattr(out.model, key, getattr(scale, key))
-    if out.model.n_inner:  # an explicit MLP width keeps its ratio to the width (GPT-1: 4x)
-        out.model.n_inner = out.model.n_inner * out.model.n_embd // paper_embd
     for key in ("batch_size", "tokens", "micro_batch_size"):
         if getattr(scale, key):
             setattr(out.train, key, getattr(scale, key))
     # Overrides first: a step-based demo's scale sets train.steps there, and the schedule must
     # keep its fractions of that run too (a warmup longer than the whole run never peaks).
-    out = apply_overrides(out, list(scale.overrides))
+    pairs = list(scale.overrides) + list(overrides)
+    out = apply_overrides(out, pairs)
     m, t, s = out.model, out.train, out.schedule
-    given = {pair.split("=", 1)[0].strip() for pair in scale.overrides}
+    given = {pair.split("=", 1)[0].strip() for pair in pairs}
+    if m.n_inner and "model.n_inner" not in given:  # an explicit MLP width keeps its ratio (GPT-1: 4x)
+        m.n_inner = m.n_inner * m.n_embd // paper_embd
     ratio = planned_tokens(out) / paper_tokens if paper_tokens else 1.0
     for key in ("warmup_tokens", "decay_tokens", "batch_ramp_tokens"):
         if f"schedule.{key}" not in given:
@@ -102,8 +105,8 @@ def resolve(spec: PaperSpec, size: str | None, scale: str, overrides=()) -> Conf
     """The full config of (paper, size, scale) with the user's --set overrides applied."""
     if scale not in spec.scales:
         raise ReproError(f"unknown scale {scale!r}; choose from: {', '.join(spec.scales)}")
-    cfg = derive(size_config(spec, size or spec.default_size), spec.scales[scale], scale)
-    return validate(apply_overrides(cfg, list(overrides)))
+    return validate(derive(size_config(spec, size or spec.default_size), spec.scales[scale],
+                           scale, overrides))
 
 
 def spec_rows(spec: PaperSpec, cfg: Config) -> list[dict]:

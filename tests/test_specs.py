@@ -160,3 +160,19 @@ def test_overrides_reach_the_config_and_specs_are_not_mutated():
     assert (cfg.model.n_layer, cfg.optim.lr, cfg.train.tokens) == (3, 1e-3, 1_000_000)
     assert spec.recipe.to_dict() == before
     assert dataclasses.is_dataclass(spec) and spec.recipe.model.n_layer == 12
+
+
+def test_user_overrides_keep_the_recipe_fractions():
+    """--set of the run length or width is part of the scale: warmup stays the recipe's fraction
+    and GPT-1's MLP stays 4x, unless the user sets those too."""
+    spec = PAPERS["gpt2"]
+    small = resolve(spec, None, "small")
+    short = resolve(spec, None, "small", ["train.tokens=5000000"])
+    assert abs(short.schedule.warmup_tokens - small.schedule.warmup_tokens / 10) <= 1
+    assert short.schedule.warmup_tokens < short.train.tokens
+    fixed = resolve(spec, None, "small", ["train.tokens=5000000", "schedule.warmup_tokens=7"])
+    assert fixed.schedule.warmup_tokens == 7
+    narrow = resolve(PAPERS["gpt1"], None, "small", ["model.n_embd=192"])
+    assert narrow.model.n_inner == 4 * 192
+    exact = resolve(spec, None, "paper", ["train.tokens=5000000"])   # paper scale: as given
+    assert exact.schedule.warmup_tokens == resolve(spec, None, "paper").schedule.warmup_tokens
