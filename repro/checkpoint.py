@@ -28,13 +28,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, write) -> None:
+    """write(file) into a temp file, fsync, rename over `path`, fsync the folder: after a crash
+    `path` is either the old file or the whole new one, and the rename itself is on disk."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        f.write(data)
+        write(f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
 
 
 def rng_state() -> dict:
@@ -54,12 +65,7 @@ def set_rng_state(state: dict) -> None:
 def save(ckpt_dir: Path, step: int, state: dict, keep: int = 2) -> Path:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / f"ckpt-{step:08d}.pt"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(state, f))
     atomic_write_bytes(path.with_suffix(".sha256"), _sha256(path).encode())
     for old in sorted(ckpt_dir.glob(PATTERN))[:-max(keep, 1)]:
         old.unlink(missing_ok=True)
