@@ -74,8 +74,6 @@ def stopped_summary(run: dict) -> dict:
 
 
 VARIANT_SECTIONS = ("model", "data", "task")  # a change here makes a different experiment
-
-
 AUTO = {("model", "vocab_size")}  # 0 in a spec means "from the data"; the run records the value
 
 
