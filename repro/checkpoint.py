@@ -78,6 +78,11 @@ def verified(path: Path) -> bool:
     return sidecar.exists() and sidecar.read_text().strip() == _sha256(path)
 
 
+def newest_verified(ckpt_dir: Path) -> Path | None:
+    """The newest checkpoint whose checksum matches, without loading it."""
+    return next((p for p in sorted(ckpt_dir.glob(PATTERN), reverse=True) if verified(p)), None)
+
+
 def load_latest(ckpt_dir: Path, log=print) -> tuple[dict, Path]:
     """The newest checkpoint whose checksum matches; older ones are fallbacks."""
     candidates = sorted(ckpt_dir.glob(PATTERN), reverse=True)

@@ -178,9 +178,10 @@ def new_run_dir(parent: Path, name: str) -> Path:
 
 def started(run_dir: Path) -> bool:
     """Whether training got as far as a logged step or a checkpoint."""
+    from . import checkpoint
     metrics = run_dir / "metrics.jsonl"
     return ((metrics.is_file() and metrics.stat().st_size > 0)
-            or any((run_dir / "checkpoints").glob("ckpt-*")))
+            or any((run_dir / "checkpoints").glob(checkpoint.PATTERN)))
 
 
 def cmd_tokenize(argv) -> None:

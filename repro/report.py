@@ -188,7 +188,7 @@ def param_table(spec) -> list[dict]:
 def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
                  report_dir: Path = Path("reports"), size: str | None = None) -> Path:
     from papers import PAPERS
-    from .spec import resolve, run_group, spec_rows
+    from .spec import resolve, run_group, spec_rows, train_command
     if paper not in PAPERS:
         raise ReproError(f"unknown paper {paper!r}; choose from {', '.join(PAPERS)}")
     spec = PAPERS[paper]
@@ -197,9 +197,8 @@ def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
     stem = run_group(spec, size, scale)
     runs = load_runs(runs_root / stem)
     if not runs:
-        flag = f" --size {size}" if size and size != spec.default_size else ""
         raise ReproError(f"no finished runs in {runs_root / stem}; train first: "
-                         f"python -m repro {paper}{flag} --scale {scale}")
+                         f"{train_command(spec, size, scale)}")
     report_dir.mkdir(parents=True, exist_ok=True)
     from .config import Config
     base = json.loads(resolve(spec, size, scale).to_json())
@@ -277,7 +276,8 @@ def plot_probe(acc: list[float], path: Path) -> str:
 def render(spec, cfg, result, rows, spec_table, params, parity, latest, stem, images) -> str:
     env, data = latest["env"], result["data"]
     v = env["versions"]
-    size_flag = f" --size {cfg.size}" if cfg.size != spec.default_size else ""
+    from .spec import train_command
+    command = train_command(spec, cfg.size, cfg.scale)
     out = [f"# {spec.title} — `{cfg.scale}` scale\n",
            f"{spec.citation}\n",
            f"- generated {result['generated']} from {result['runs']} run(s), git `{result['git_commit']}`",
@@ -287,12 +287,12 @@ def render(spec, cfg, result, rows, spec_table, params, parity, latest, stem, im
            f"{cfg.model.n_head} heads, context {cfg.model.block_size}, "
            f"{result['params']:,} parameters",
            f"- data: {json.dumps(data)}",
-           f"- reproduce: `python -m repro {spec.name}{size_flag} --scale {cfg.scale}`\n",
+           f"- reproduce: `{command}`\n",
            "## Training\n", f"![loss curves]({stem}.png)\n", md_table(rows)]
     if not result["recipe_runs"]:
         out.append(f"**No run here is the current recipe:** each departs from it as its `variant` "
-                   f"column says (the spec changed after the run). `python -m repro {spec.name}"
-                   f"{size_flag} --scale {cfg.scale}` runs the recipe itself.\n")
+                   f"column says (the spec changed after the run). `{command}` runs the "
+                   f"recipe itself.\n")
     for name in ("final_loss", "final_val_loss"):
         if result[name] and result["runs"] > 1:
             s = result[name]

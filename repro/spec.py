@@ -101,6 +101,12 @@ def run_group(spec: PaperSpec, size: str | None, scale: str) -> str:
     return f"{spec.name}-{scale}" if size == spec.default_size else f"{spec.name}-{size}-{scale}"
 
 
+def train_command(spec: PaperSpec, size: str | None, scale: str) -> str:
+    """The command that trains (paper, size, scale); --size only where it is not the default."""
+    flag = f" --size {size}" if size and size != spec.default_size else ""
+    return f"python -m repro {spec.name}{flag} --scale {scale}"
+
+
 def resolve(spec: PaperSpec, size: str | None, scale: str, overrides=()) -> Config:
     """The full config of (paper, size, scale) with the user's --set overrides applied."""
     if scale not in spec.scales:

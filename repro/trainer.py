@@ -61,6 +61,13 @@ def param_groups(model: GPT, cfg: Config) -> list[dict]:
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _rekey(optim_sd: dict, key) -> dict:
+    """An optimizer state dict with each parameter key k replaced by key[k] (index <-> name)."""
+    return {"state": {key[k]: s for k, s in optim_sd["state"].items()},
+            "param_groups": [{**g, "params": [key[k] for k in g["params"]]}
+                             for g in optim_sd["param_groups"]]}
+
+
 class StopRequested:
     """SIGTERM/SIGINT set a flag; the loop saves at the next step boundary and exits 0."""
 
@@ -152,10 +159,7 @@ class Trainer:
             self.module, self.opt.optimizer,
             options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if optim_sd:   # keyed by name; number them as torch.optim does
-            index = {n: i for i, n in enumerate(self._param_names())}
-            optim_sd = {"state": {index[n]: s for n, s in optim_sd["state"].items()},
-                        "param_groups": [{**g, "params": [index[n] for n in g["params"]]}
-                                         for g in optim_sd["param_groups"]]}
+            optim_sd = _rekey(optim_sd, {n: i for i, n in enumerate(self._param_names())})
         return model_sd, optim_sd
 
     def _load_state_dicts(self, model_sd: dict, optim_sd: dict) -> None:
@@ -164,13 +168,9 @@ class Trainer:
             self.opt.load_state_dict(optim_sd)
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-        names = self._param_names()
-        optim_sd = {"state": {names[i]: s for i, s in optim_sd["state"].items()},
-                    "param_groups": [{**g, "params": [names[i] for i in g["params"]]}
-                                     for g in optim_sd["param_groups"]]}
         # Every rank passes the full state; each keeps its own shard.
-        set_state_dict(self.module, self.opt.optimizer,
-                       model_state_dict=model_sd, optim_state_dict=optim_sd,
+        set_state_dict(self.module, self.opt.optimizer, model_state_dict=model_sd,
+                       optim_state_dict=_rekey(optim_sd, self._param_names()),
                        options=StateDictOptions(full_state_dict=True))
 
     def state(self) -> dict:
@@ -311,9 +311,8 @@ class Trainer:
                     stopping = stops > 0
                     if not math.isfinite(loss):
                         bar.close()
-                        good = [p for p in sorted((self.run_dir / "checkpoints").glob(
-                            checkpoint.PATTERN)) if checkpoint.verified(p)]
-                        kept = (f"the last good checkpoint {good[-1]} is kept (--resume "
+                        good = checkpoint.newest_verified(self.run_dir / "checkpoints")
+                        kept = (f"the last good checkpoint {good} is kept (--resume "
                                 f"{self.run_dir})" if good else "no checkpoint was saved before it")
                         raise ReproError(f"loss became {loss} at step {self.step}; {kept}; "
                                          f"lower optim.lr or check the data")
@@ -345,7 +344,8 @@ class Trainer:
                     if not is_ckpt:
                         self.save()
                     bar.close()
-                    self.log(f"{stop.signal or 'a signal to another rank'}: saved at step {self.step}, resume with: "
+                    why = stop.signal or "a signal to another rank"
+                    self.log(f"{why}: saved at step {self.step}, resume with: "
                              f"python -m repro {cfg.paper} --resume {self.run_dir}")
                     return {"interrupted": True, "run_dir": str(self.run_dir), "steps": self.step}
         bar.close()
