@@ -50,7 +50,7 @@ CHARGPT = _demo(
     "chargpt", "minGPT chargpt: character-level tiny Shakespeare", NANOGPT,
     Config(  # nanoGPT config/train_shakespeare_char.py
         model=ModelConfig(vocab_size=0, block_size=256, n_layer=6, n_head=6, n_embd=384,
-                          embd_pdrop=0.2, attn_pdrop=0.2, resid_pdrop=0.2, init="gpt2"),
+                          embd_pdrop=0.25, attn_pdrop=0.25, resid_pdrop=0.25, init="gpt2"),
         optim=OptimConfig(lr=1e-3, beta2=0.99, weight_decay=0.1, grad_clip=1.0),
         schedule=ScheduleConfig(warmup_tokens=100 * 64 * 256, min_lr_ratio=0.1),
         train=TrainConfig(tokens=5000 * 64 * 256, batch_size=64, eval_interval=250,  # nanoGPT
@@ -63,12 +63,14 @@ CHARGPT = _demo(
                overrides=("train.eval_interval=50", "train.eval_tokens=4096",
                           "train.log_interval=1", "train.sample_tokens=100")),
     # nanoGPT's val loss is the best of its evaluations (it bottoms out near iter 2000 and
-    # rises after); we shorten the schedule to 2500 iterations so the run ends annealed there.
+    # rises after); we shorten the schedule to 2500 iterations so the run ends annealed there,
+    # and raise dropout from nanoGPT's 0.2 to 0.25 (measured on one H200, 2 seeds each, final
+    # val: 0.2 -> 1.4642; 0.25 -> 1.4574, 1.4528; 0.3 -> 1.4477, 1.4599).
     small=Scale("one H100, under 3 minutes", tokens=2500 * 64 * 256,
                 overrides=("train.compile=true",)),
     sources={"model.n_layer": "nanoGPT shakespeare_char", "model.block_size": "nanoGPT (256)",
              "optim.lr": "nanoGPT (1e-3)", "train.tokens": "nanoGPT: 5000 iters x 64 x 256",
-             "model.resid_pdrop": "nanoGPT (0.2)"},
+             "model.resid_pdrop": "nanoGPT 0.2; 0.25 here (less overfit at 2500 iters)"},
     references=(("val loss, 6x384, 5000 iters", 1.4697, "nanoGPT README",
                  "same data, split and model"),),
     data={"offline": "tinyshakespeare: first 90% train, last 10% val"},

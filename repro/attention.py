@@ -6,16 +6,25 @@ pattern: the sequence is cut into blocks of band_width/2 tokens and each token a
 causally, to its own block and the whole previous block. A token therefore sees between
 band_width/2 and band_width-1 tokens back, and never further (tests check the gradient).
 
-It runs on the same flash SDPA kernel as dense attention, so banding really skips work:
-block k's queries attend over the 2*B keys of blocks k-1 and k with an ordinary causal mask
-(the first half of those queries is computed and thrown away). That costs 2*B*T score
-entries per layer against T*T/2 for dense causal attention: 4*B/T, a quarter at T=2048,
-band 256.
+Two kernels compute the same pattern, and banding really skips work in both:
+- training on a GPU (gradients, no attention dropout): FlexAttention with a block mask, so
+  each query tile visits only its own and the previous tile of keys: about 2*B*T score
+  entries per layer (B the block) against T*T/2 for dense causal attention, a quarter at
+  T=2048, band 256;
+- everywhere else (CPU, attention dropout, evaluation and sampling): flash SDPA on windows.
+  Block k's queries attend over the 2*B keys of blocks k-1 and k with an ordinary causal
+  mask; the first half of those queries is computed and thrown away (twice the entries of
+  the flex kernel), and the windows are copies. Portable, and it needs no compilation per
+  sequence length, which sampling would otherwise cost.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
+
+_flex_masks: dict = {}   # (T, block, device) -> BlockMask; one per training length
 
 
 def dense_causal(q, k, v, dropout_p: float = 0.0):
@@ -32,10 +41,39 @@ def local_block_mask(T: int, block: int, device=None) -> torch.Tensor:
 
 def banded_causal(q, k, v, band_width: int, dropout_p: float = 0.0):
     """Local block attention with blocks of band_width // 2 tokens (see module docstring)."""
-    B, H, T, D = q.shape
+    T = q.size(2)
     block = max(band_width // 2, 1)
     if T <= block:  # everything is within one block: identical to dense causal attention
         return dense_causal(q, k, v, dropout_p)
+    if q.is_cuda and q.requires_grad and dropout_p == 0.0:
+        return local_flex(q, k, v, block)
+    return local_windows(q, k, v, block, dropout_p)
+
+
+def local_flex(q, k, v, block: int):
+    """The local block pattern through FlexAttention: tiles outside the band are skipped."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    T = q.size(2)
+    key = (T, block, str(q.device))
+    if key not in _flex_masks:
+        def allowed(b, h, qi, ki):
+            return (ki <= qi) & (ki // block >= qi // block - 1)
+        _flex_masks[key] = create_block_mask(allowed, None, None, T, T, device=q.device)
+    # flex_attention must run compiled (uncompiled it materialises every score): inside a
+    # compiled model it is traced with the rest, in an eager model it is compiled on its own
+    fn = flex_attention if torch.compiler.is_compiling() else _compiled_flex()
+    return fn(q, k, v, block_mask=_flex_masks[key])
+
+
+@functools.cache
+def _compiled_flex():
+    from torch.nn.attention.flex_attention import flex_attention
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def local_windows(q, k, v, block: int, dropout_p: float = 0.0):
+    """The local block pattern through flash SDPA on 2-block windows (see module docstring)."""
+    B, H, T, D = q.shape
     if T % block:   # ragged length (e.g. generation): same pattern through an explicit mask
         mask = local_block_mask(T, block, q.device)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)

@@ -185,12 +185,17 @@ class GPT(nn.Module):
         x = self.hidden_states(idx)
         if targets is None:
             return self._logits(x[:, [-1]]), None
-        logits = self._logits(x)
+        logits = self.lm_head(x)
         if loss_mask is not None:
             targets = targets.masked_fill(~loss_mask, -1)
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
-                               ignore_index=-1)
-        return logits, loss
+        V, P = self.config.vocab_size, logits.size(-1)
+        # Vocab padding columns leave the softmax as -inf rather than sliced off: a slice's
+        # backward zero-fills and copies the whole logit gradient, and the sliced rows are no
+        # longer contiguous for the fused loss kernels (profiled: GPT-2 B32 on an H200).
+        scores = logits if P == V else logits.masked_fill(
+            torch.arange(P, device=logits.device) >= V, float("-inf"))
+        loss = F.cross_entropy(scores.float().view(-1, P), targets.reshape(-1), ignore_index=-1)
+        return logits[..., :V], loss
 
     def _logits(self, x):
         logits = self.lm_head(x)

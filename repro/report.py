@@ -185,6 +185,24 @@ def param_table(spec) -> list[dict]:
                 for s in spec.sizes]
 
 
+def copy_evidence(runs: list[dict], evidence: Path) -> None:
+    """Mirror each reported run's config, metrics and summary under reports/runs/<stem>/:
+    runs no longer reported are dropped, and a report made from that folder itself (--runs
+    reports/runs) leaves it as it is."""
+    if runs and runs[0]["dir"].parent.resolve() == evidence.resolve():
+        return
+    names = {r["dir"].name for r in runs}
+    for old in (evidence.iterdir() if evidence.is_dir() else ()):
+        if old.is_dir() and old.name not in names:
+            shutil.rmtree(old)
+    for r in runs:
+        dest = evidence / r["dir"].name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in EVIDENCE:
+            if (r["dir"] / name).exists():
+                shutil.copy(r["dir"] / name, dest / name)
+
+
 def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
                  report_dir: Path = Path("reports"), size: str | None = None) -> Path:
     from papers import PAPERS
@@ -236,13 +254,7 @@ def write_report(paper: str, scale: str, runs_root: Path = Path("runs"),
                 "probe_best_layer", "error_examples"):
         if key in latest["summary"]:
             result[key] = latest["summary"][key]
-    evidence = report_dir / "runs" / stem
-    for r in runs:
-        dest = evidence / r["dir"].name
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in EVIDENCE:
-            if (r["dir"] / name).exists():
-                shutil.copy(r["dir"] / name, dest / name)
+    copy_evidence(runs, report_dir / "runs" / stem)
     extra_images = []
     for name in ("samples.png",):
         if (latest["dir"] / name).exists():

@@ -112,9 +112,12 @@ class Trainer:
         self.model = GPT(m)
         self.n_params = self.model.num_params()
         self.flops_token = flops_per_token(self.n_params, m)
+        # Fused AdamW on GPUs, except under fp16: the grad scaler then hands the overflow check
+        # to the fused kernel, whose step is always "called", so a skipped step would go unseen.
+        fused = self.acc.device.type == "cuda" and self.acc.mixed_precision != "fp16"
         opt = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.optim.lr,
                                 betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps,
-                                fused=self.acc.device.type == "cuda")
+                                fused=fused)
         horizon = cfg.train.tokens or self.plan.tokens_before(self.plan.total_steps)
         # The LR of step i uses the tokens seen once step i is done (no wasted 0-LR step).
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_multiplier(
