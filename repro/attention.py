@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 
 _flex_masks: dict = {}   # (T, block, device) -> BlockMask; one per training length
+# FlexAttention kernel options, chosen by tools/flex_sweep.py on an H200 (GPU kernel time of
+# forward + backward at B8 H12 T2048 D64, band 256); {} is the library's default.
+FLEX_OPTIONS: dict = {}
 
 
 def dense_causal(q, k, v, dropout_p: float = 0.0):
@@ -62,7 +65,7 @@ def local_flex(q, k, v, block: int):
     # flex_attention must run compiled (uncompiled it materialises every score): inside a
     # compiled model it is traced with the rest, in an eager model it is compiled on its own
     fn = flex_attention if torch.compiler.is_compiling() else _compiled_flex()
-    return fn(q, k, v, block_mask=_flex_masks[key])
+    return fn(q, k, v, block_mask=_flex_masks[key], kernel_options=FLEX_OPTIONS or None)
 
 
 @functools.cache

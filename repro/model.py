@@ -188,14 +188,8 @@ class GPT(nn.Module):
         logits = self.lm_head(x)
         if loss_mask is not None:
             targets = targets.masked_fill(~loss_mask, -1)
-        V, P = self.config.vocab_size, logits.size(-1)
-        # Vocab padding columns leave the softmax as -inf rather than sliced off: a slice's
-        # backward zero-fills and copies the whole logit gradient, and the sliced rows are no
-        # longer contiguous for the fused loss kernels (profiled: GPT-2 B32 on an H200).
-        scores = logits if P == V else logits.masked_fill(
-            torch.arange(P, device=logits.device) >= V, float("-inf"))
-        loss = F.cross_entropy(scores.float().view(-1, P), targets.reshape(-1), ignore_index=-1)
-        return logits[..., :V], loss
+        return logits[..., :self.config.vocab_size], next_token_loss(logits, targets,
+                                                                     self.config.vocab_size)
 
     def _logits(self, x):
         logits = self.lm_head(x)
@@ -221,6 +215,24 @@ class GPT(nn.Module):
                 nxt = torch.multinomial(F.softmax(logits, dim=-1), 1)
             idx = torch.cat([idx, nxt], dim=1)
         return idx
+
+
+def next_token_loss(logits, targets, vocab_size: int):
+    """Mean cross-entropy over targets >= 0 (-1: ignored), as F.cross_entropy(ignore_index=-1),
+    written as logsumexp - picked logit so that a compiled step keeps only the bf16 logits
+    and one number per row for the backward. F.cross_entropy saves its fp32 log-softmax
+    (twice the bytes of the logits, written and read again): profiled on GPT-2 B32, H200,
+    the loss kernels took 6.4 of 63 ms per step. Vocab padding columns are -inf, not sliced
+    off: a slice's backward zero-fills and copies the whole logit gradient."""
+    P = logits.size(-1)
+    scores = logits.float()
+    if P != vocab_size:
+        scores = scores.masked_fill(torch.arange(P, device=logits.device) >= vocab_size,
+                                    float("-inf"))
+    valid = targets >= 0
+    picked = scores.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    nll = torch.logsumexp(scores, dim=-1) - picked
+    return torch.where(valid, nll, 0.0).sum() / valid.sum()
 
 
 def build_model(cfg: ModelConfig, device: str | torch.device = "cpu") -> GPT:

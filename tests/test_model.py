@@ -299,3 +299,21 @@ def test_sos_model_predicts_the_first_token():
 def test_sequence_longer_than_block_size_is_refused():
     with pytest.raises(ValueError, match="block_size"):
         tiny()(torch.zeros(1, 65, dtype=torch.long))
+
+
+@pytest.mark.parametrize("padded", [70, 64])
+def test_next_token_loss_equals_cross_entropy(padded):
+    """The trainer's loss (logsumexp - picked, padding at -inf) is F.cross_entropy over the
+    real vocabulary, value and gradient, ignored targets included."""
+    from repro.model import next_token_loss
+    g = torch.Generator().manual_seed(padded)
+    logits = torch.randn(3, 5, padded, generator=g, requires_grad=True)
+    targets = torch.randint(0, 64, (3, 5), generator=g)
+    targets[0, 1] = targets[2, 4] = -1
+    ours = next_token_loss(logits, targets, 64)
+    ref = F.cross_entropy(logits[..., :64].reshape(-1, 64), targets.reshape(-1), ignore_index=-1)
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-6)
+    g_ours, = torch.autograd.grad(ours, logits)
+    g_ref, = torch.autograd.grad(ref, logits)
+    torch.testing.assert_close(g_ours, g_ref, atol=1e-7, rtol=1e-5)
+    assert torch.count_nonzero(g_ours[..., 64:]) == 0   # padding columns get no gradient
