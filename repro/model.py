@@ -218,21 +218,17 @@ class GPT(nn.Module):
 
 
 def next_token_loss(logits, targets, vocab_size: int):
-    """Mean cross-entropy over targets >= 0 (-1: ignored), as F.cross_entropy(ignore_index=-1),
-    written as logsumexp - picked logit so that a compiled step keeps only the bf16 logits
-    and one number per row for the backward. F.cross_entropy saves its fp32 log-softmax
-    (twice the bytes of the logits, written and read again): profiled on GPT-2 B32, H200,
-    the loss kernels took 6.4 of 63 ms per step. Vocab padding columns are -inf, not sliced
-    off: a slice's backward zero-fills and copies the whole logit gradient."""
+    """Mean cross-entropy over targets >= 0 (-1: ignored) and the real vocabulary.
+
+    Vocab padding columns are set to -inf rather than sliced off: a slice's backward
+    zero-fills and copies the whole logit gradient (profiled on GPT-2 B32, H200: the loss
+    kernels went from 8.5 to 6.4 ms of a 64 ms step). Written instead as logsumexp minus
+    the picked logit, the compiled step was slower (65.6 vs 64.9 GPU ms) and held 6 GB more.
+    """
     P = logits.size(-1)
-    scores = logits.float()
-    if P != vocab_size:
-        scores = scores.masked_fill(torch.arange(P, device=logits.device) >= vocab_size,
-                                    float("-inf"))
-    valid = targets >= 0
-    picked = scores.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    nll = torch.logsumexp(scores, dim=-1) - picked
-    return torch.where(valid, nll, 0.0).sum() / valid.sum()
+    scores = logits if P == vocab_size else logits.masked_fill(
+        torch.arange(P, device=logits.device) >= vocab_size, float("-inf"))
+    return F.cross_entropy(scores.float().view(-1, P), targets.reshape(-1), ignore_index=-1)
 
 
 def build_model(cfg: ModelConfig, device: str | torch.device = "cpu") -> GPT:
