@@ -11,7 +11,8 @@ would be 3072 wide, and Table D.1's 1,320M matches 2048), and 13B is 5120 wide, 
 
 The band is not in the paper: our banded layers use Sparse-Transformer local blocks of 128
 (band_width=256: each token sees 128 to 255 tokens back). That keeps a whole GPU tile of
-local context while costing a quarter of a dense layer's attention at 2048;
+local context while computing a quarter of a dense layer's attention scores at 2048 (GPU
+time measured: 0.49x, reports/bench-h200.md);
 `--set model.attention=dense` turns it off, `model.band_width=N` changes it.
 
 Small scale: `python -m repro gpt3 --scale small` -> reports/gpt3-small.md.
