@@ -135,6 +135,26 @@ def test_gpt2_tiny_report(runs):
     assert (reports / "runs" / "gpt2-tiny" / run_dir.name / "metrics.jsonl").is_file()
 
 
+def test_report_evidence_mirrors_the_reported_runs(runs, cli):
+    """reports/runs/<stem>/ holds exactly the reported runs' evidence, and a clone that has
+    only that folder can rebuild the report from it."""
+    if "gpt2" not in runs:
+        pytest.skip("the gpt2 run was not selected")
+    _, run_dir = _finished(runs, "gpt2")
+    reports = runs["gpt2"]["reports"]
+    evidence = reports / "runs" / "gpt2-tiny"
+    stale = evidence / "20000101-000000-s0-000000"     # a run no longer in runs/
+    stale.mkdir()
+    (stale / "metrics.jsonl").write_text("{}\n")
+    for root in (run_dir.parent.parent, reports / "runs"):
+        rc, _, err = cli("report", "gpt2", "--scale", "tiny", "--runs", root, "--out", reports)
+        assert rc == 0, err
+        assert not stale.exists()
+        assert sorted(p.name for p in evidence.iterdir()) == [run_dir.name]
+        assert (evidence / run_dir.name / "metrics.jsonl").read_bytes() == \
+            (run_dir / "metrics.jsonl").read_bytes()
+
+
 @pytest.mark.parametrize("paper", [p for p in ORDER if p not in SLOW])
 def test_demo_extras(runs, paper):
     """What each demo adds to its summary: held-out sums (adder), probes (image models)."""

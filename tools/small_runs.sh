@@ -12,7 +12,7 @@ left() { echo $(( deadline - SECONDS > 5 ? deadline - SECONDS : 5 )); }
 run() { timeout "$(left)" python -m repro "$@" --scale small --no-progress; }
 
 python -m repro bench --rows attn --out reports 2>&1 | tail -n 20
-run chargpt 2>&1 | tail -n 8
+( run chargpt; run chargpt --seed 1 ) 2>&1 | tail -n 8
 
 ( run gpt2; run gpt3; run words ) > stream-a.log 2>&1 &
 ( run gpt1; run igpt; run imagegpt ) > stream-b.log 2>&1 &
