@@ -10,6 +10,7 @@ MFU gap can be read off: the benchmark says how fast, this says where the time g
 import sys
 
 import torch
+
 from repro import bench
 from repro.model import build_model
 
