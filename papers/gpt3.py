@@ -9,17 +9,17 @@ Two Table 2.1 typos are resolved as FACTS.md §3.1 explains: GPT-3 XL has 16 hea
 would be 3072 wide, and Table D.1's 1,320M matches 2048), and 13B is 5120 wide, not 5140
 (40 heads x 128; Table D.1's 12,850M matches 5120).
 
-The band is not in the paper: our banded layers use Sparse-Transformer local blocks of 128
-(band_width=256: each token sees 128 to 255 tokens back). That keeps a whole GPU tile of
-local context while computing a quarter of a dense layer's attention scores at 2048 (GPU
-time measured: 0.49x, reports/bench-h200.md);
-`--set model.attention=dense` turns it off, `model.band_width=N` changes it.
+The band is not in the paper. Our banded layers are the Sparse Transformer's "local" pattern
+(openai/sparse_attention get_attn_mask 'local'): a sliding band in which each token sees
+exactly the previous band_width tokens, itself included; band_width=256 is our choice (an
+eighth of the context). `--set model.attention=dense` turns it off, `model.band_width=N`
+changes it.
 
 Small scale: `python -m repro gpt3 --scale small` -> reports/gpt3-small.md.
 """
 from repro.config import (Config, DataConfig, ModelConfig, OptimConfig, ScheduleConfig,
                           TrainConfig)
-from repro.spec import PaperSpec, Scale
+from repro.spec import PaperSpec, Scale, inferred
 
 CTX = 2048                                             # §2.1
 
@@ -27,7 +27,7 @@ RECIPE = Config(
     model=ModelConfig(
         vocab_size=50257, block_size=CTX,              # GPT-2 tokenizer (§2.1 "same as GPT-2")
         n_layer=12, n_head=12, n_embd=768,             # Table 2.1, GPT-3 Small
-        norm_position="pre", final_norm=True, init="gpt2",  # §2.1: GPT-2's model and init
+        norm_position="pre", final_norm=True, init="scaled_residual",  # §2.1: GPT-2's init
         attention="alternating", band_width=256,       # §2.1 alternating; band: our choice
         embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0,  # not stated; 0 (our choice)
     ),
@@ -65,7 +65,7 @@ SIZES = {
 SCALES = {
     "tiny": Scale("CPU, under 30 s", n_layer=2, n_head=2, n_embd=32, block_size=64,
                   batch_size=8, tokens=8 * 64 * 60,
-                  overrides=("model.band_width=16", "optim.lr=3e-3", "data.max_chars=1500000",
+                  overrides=("model.band_width=16", "optim.lr=3e-3", "data.max_chars=200000",
                              "train.eval_interval=20", "train.eval_tokens=4096",
                              "train.log_interval=1", "train.micro_batch_size=0",
                              "train.sample_tokens=60")),
@@ -89,14 +89,16 @@ SPEC = PaperSpec(
         "model.n_layer": "Table 2.1", "model.n_embd": "Table 2.1 (13B: 5120, typo fixed)",
         "model.n_head": "Table 2.1 (XL: 16, typo fixed)", "model.block_size": "§2.1 (2048)",
         "model.attention": "§2.1 alternating dense / locally banded",
-        "model.band_width": "not stated; 256 (our choice)",
-        "model.resid_pdrop": "not stated; 0 (our choice)",
-        "optim.lr": "Table 2.1", "optim.beta2": "App. B (0.95)", "optim.eps": "App. B",
-        "optim.weight_decay": "App. B (0.1)", "optim.grad_clip": "App. B (1.0)",
+        "model.band_width": inferred("not stated; 256 (our choice)"),
+        "model.resid_pdrop": inferred("not stated; 0 (our choice)"),
+        "model.init": "§2.1 GPT-2's modified initialization",
+        "optim.lr": "Table 2.1", "optim.beta1": "App. B (0.9)", "optim.beta2": "App. B (0.95)",
+        "optim.eps": "App. B", "optim.weight_decay": "App. B (0.1)",
+        "optim.grad_clip": "App. B (1.0)",
         "schedule.warmup_tokens": "App. B (375M)", "schedule.decay_tokens": "App. B (260B)",
         "schedule.min_lr_ratio": "App. B (10%)",
         "schedule.batch_ramp_start_tokens": "App. B (32k)",
-        "schedule.batch_ramp_tokens": "App. B (4-12B; per size ours)",
+        "schedule.batch_ramp_tokens": inferred("App. B gives 4-12B by size; per size ours"),
         "train.batch_size": "Table 2.1 (tokens / 2048)", "train.tokens": "Table 2.1 (300B)",
     },
     notes=(

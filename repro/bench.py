@@ -36,11 +36,11 @@ GPT2 = dict(vocab_size=50257, n_layer=12, n_head=12, n_embd=768, vocab_pad_multi
 SHAPES = {  # ours; the logits are sliced back to vocab_size, so padding leaves the spec exact
     "gpt2": ModelConfig(block_size=1024, **GPT2),
     "gpt1": ModelConfig(**{**GPT2, "vocab_size": 40478}, block_size=512, norm_position="post",
-                        final_norm=False, init="gpt1"),
+                        final_norm=False, init="normal"),
     "gpt3s": ModelConfig(block_size=2048, attention="alternating", band_width=256, **GPT2),
     "igpt": ModelConfig(vocab_size=512, block_size=1024, n_layer=24, n_head=8, n_embd=512,
                         norm="rmsnorm", activation="gelu2", bias=False, tie_embeddings=False,
-                        sos_token=True, init="igpt", zero_init_head=True, **NO_DROP),
+                        sos_token=True, init="sparse_transformer", zero_init_head=True, **NO_DROP),
 }
 
 
@@ -302,7 +302,7 @@ def _quick_shape(shape: ModelConfig) -> ModelConfig:
 
 def run_bench(quick: bool = False, rows: list[str] | None = None, budget_s: float = 450.0,
               log=lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
-    """Time the selected rows; returns the report document (cli_bench writes the files)."""
+    """Time the selected rows; returns the report document (repro.cli.bench writes the files)."""
     threads = torch.get_num_threads()
     if quick:   # tiny matmuls gain nothing from threads, and a busy CI box makes them 50x slower
         torch.set_num_threads(1)

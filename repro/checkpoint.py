@@ -7,17 +7,18 @@ corrupt: resume skips it, says so, and falls back to the previous one. The newes
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import ReproError
-
-PATTERN = "ckpt-*.pt"
+from .rundir import CHECKPOINT_PATTERN as PATTERN
 
 
 def _sha256(path: Path) -> str:
@@ -32,11 +33,15 @@ def atomic_write(path: Path, write) -> None:
     """write(file) into a temp file, fsync, rename over `path`, fsync the folder: after a crash
     `path` is either the old file or the whole new one, and the rename itself is on disk."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)   # a failed write leaves nothing half-written behind
+        raise
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(folder)
@@ -62,11 +67,30 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _no_space(e: BaseException) -> bool:
+    """Whether e (or what it wraps: torch.save raises RuntimeError around the OSError) is a full
+    disk or quota."""
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def save(ckpt_dir: Path, step: int, state: dict, keep: int = 2) -> Path:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / f"ckpt-{step:08d}.pt"
-    atomic_write(path, lambda f: torch.save(state, f))
-    atomic_write_bytes(path.with_suffix(".sha256"), _sha256(path).encode())
+    try:
+        atomic_write(path, lambda f: torch.save(state, f))
+        atomic_write_bytes(path.with_suffix(".sha256"), _sha256(path).encode())
+    except (OSError, RuntimeError) as e:
+        if not _no_space(e):
+            raise
+        path.unlink(missing_ok=True)
+        kept = newest_verified(ckpt_dir)
+        raise ReproError(f"no space left on device while saving {path.stem}; " + (
+            f"the previous checkpoint {kept.stem} is kept" if kept else
+            "no earlier checkpoint exists") + "; free some space and resume") from None
     for old in sorted(ckpt_dir.glob(PATTERN))[:-max(keep, 1)]:
         old.unlink(missing_ok=True)
         old.with_suffix(".sha256").unlink(missing_ok=True)
@@ -94,3 +118,34 @@ def load_latest(ckpt_dir: Path, log=print) -> tuple[dict, Path]:
         log(f"checkpoint {path.name} is incomplete or corrupt (checksum mismatch); "
             f"falling back to the previous one")
     raise ReproError(f"every checkpoint in {ckpt_dir} is corrupt; cannot resume")
+
+
+def load_model(run_dir):
+    """(our GPT with the weights of the run's newest verified checkpoint, in eval mode, its
+    Config, the checkpoint path). For export, evaluation and fine-tuning from a run."""
+    from .config import Config
+    from .model import build_model
+    from .rundir import RunDir
+    run = RunDir(run_dir)
+    if run.is_evidence():
+        raise ReproError(f"{run}: a report's evidence copy (no weights); the run was at "
+                         f"{run.evidence_origin()}")
+    if not run.has_config():
+        raise ReproError(f"{run}: not a run folder (no {RunDir.CONFIG})")
+    if not any(run.checkpoints.glob(PATTERN)):
+        raise ReproError(f"{run}: no checkpoint (one is written every train.checkpoint_seconds, "
+                         f"at train.checkpoint_interval and at the end of a run)")
+    state, path = load_latest(run.checkpoints)
+    if not isinstance(state, dict) or "model" not in state:
+        raise ReproError(f"{path}: checkpoint has no 'model' state")
+    # The checkpoint's own config describes its weights; config.json is the fallback.
+    cfg = Config.from_dict(state.get("config") or run.read_json(RunDir.CONFIG))
+    model = build_model(cfg.model)
+    # torch.compile / DDP wrappers prefix the keys in files not written by our trainer
+    sd = {re.sub(r"^(_orig_mod\.|module\.)+", "", k): v for k, v in state["model"].items()}
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise ReproError(f"{path}: weights do not fit the run's config "
+                         f"({str(e).splitlines()[0][:160]})") from None
+    return model.eval(), cfg, path

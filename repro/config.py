@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields
 
 from .errors import ReproError, check
@@ -16,7 +17,7 @@ CHOICES = {  # field -> allowed values; validated in one place
     "model.norm": ("layernorm", "rmsnorm"),
     "model.activation": ("gelu_tanh", "gelu", "gelu2"),
     "model.attention": ("dense", "alternating", "banded"),
-    "model.init": ("gpt1", "gpt2", "igpt"),
+    "model.init": ("normal", "scaled_residual", "sparse_transformer"),
     "schedule.decay": ("cosine", "linear", "constant"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
     "train.device": ("auto", "cpu", "cuda"),
@@ -43,7 +44,9 @@ class ModelConfig:
     sos_token: bool = False          # learned start-of-sequence vector in front of the input (iGPT)
     attention: str = "dense"         # alternating: even layers dense, odd layers banded (GPT-3)
     band_width: int = 256            # banded layers look back at most band_width - 1 tokens
-    init: str = "gpt2"
+    init: str = "scaled_residual"    # normal: N(0, 0.02) everywhere; scaled_residual: residual
+                                     # projections / sqrt(2L), positions N(0, 0.01);
+                                     # sparse_transformer: depth-dependent attention init
     zero_init_head: bool = False     # iGPT zero-initialises the logit projection
     embd_pdrop: float = 0.1
     attn_pdrop: float = 0.1
@@ -91,13 +94,14 @@ class ScheduleConfig:
 @dataclass
 class TrainConfig:
     tokens: int = 0                  # planned training tokens: the schedule's horizon
-    steps: int = 0                   # stop after this many steps (0: when `tokens` are done)
+    steps: int = 0                   # stop after this many steps of that schedule (0: at its end)
     batch_size: int = 8              # global batch in sequences (after any ramp)
     micro_batch_size: int = 0        # sequences per device per forward; 0 = whole batch
     eval_interval: int = 50          # steps between validation passes (0: only at the end)
     eval_tokens: int = 8192          # size of the fixed validation token set
     log_interval: int = 1
     checkpoint_interval: int = 0     # steps between checkpoints (0: only at the end)
+    checkpoint_seconds: int = 300    # also save when this long has passed since the last save
     keep_checkpoints: int = 2
     precision: str = "auto"
     compile: bool = False
@@ -213,6 +217,11 @@ def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
 
 def validate(cfg: Config) -> Config:
     """Raise ReproError naming the first inconsistent value; return cfg unchanged otherwise."""
+    for section in SECTIONS:
+        for f in fields(SECTIONS[section]):
+            value = getattr(getattr(cfg, section), f.name)
+            if isinstance(value, float):
+                check(math.isfinite(value), f"{section}.{f.name}={value} is not a finite number")
     for key, allowed in CHOICES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
@@ -227,11 +236,18 @@ def validate(cfg: Config) -> Config:
         check(0.0 <= getattr(m, key) < 1.0, f"model.{key} must be in [0, 1)")
     check(cfg.optim.lr > 0, f"optim.lr must be positive, got {cfg.optim.lr}")
     check(t.batch_size > 0, f"train.batch_size must be positive, got {t.batch_size}")
-    check(t.micro_batch_size >= 0 and t.steps >= 0 and t.tokens >= 0,
-          "train.micro_batch_size, train.steps and train.tokens must not be negative")
-    check(t.tokens > 0 or t.steps > 0, "set train.tokens or train.steps")
+    for key in ("micro_batch_size", "steps", "seed", "eval_interval", "checkpoint_interval",
+                "checkpoint_seconds", "eval_tokens", "sample_tokens"):
+        check(getattr(t, key) >= 0, f"train.{key} must not be negative, got {getattr(t, key)}")
+    check(t.tokens > 0, f"train.tokens must be positive, got {t.tokens}")
     check(t.log_interval > 0, "train.log_interval must be positive")
     check(0.0 <= cfg.schedule.min_lr_ratio <= 1.0, "schedule.min_lr_ratio must be in [0, 1]")
     check(0.0 < cfg.data.val_fraction < 1.0, "data.val_fraction must be in (0, 1)")
     check(cfg.task.ndigit >= 1, "task.ndigit must be at least 1")
+    if t.steps:
+        from .schedule import BatchPlan   # schedule imports this module
+        end = BatchPlan(cfg).schedule_steps
+        check(t.steps <= end, f"train.steps={t.steps:,} runs past the end of the schedule "
+              f"({end:,} steps for train.tokens={t.tokens:,}): the rest would train at the "
+              f"floor learning rate; raise train.tokens to train longer")
     return cfg

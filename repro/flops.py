@@ -30,9 +30,16 @@ def matmul_params(n_params: int, cfg) -> int:
     return n if cfg.tie_embeddings else n - cfg.vocab_size * cfg.n_embd
 
 
+def flops_6n(n_params: int) -> float:
+    """Training FLOPs per token as the GPT-3 paper counts them (Table D.1: 6ND, N the whole
+    parameter count, D the tokens): 175B x 300B tokens -> 3.14e23."""
+    return 6 * n_params
+
+
 def flops_per_token(n_params: int, cfg) -> float:
-    """Training FLOPs per token: 6N for the weights plus 12*L*T*d for attention scores
-    (the PaLM appendix B convention, counted as dense for every layer)."""
+    """Training FLOPs per token as executed, used for MFU: 6N for the weights that take part
+    in a matmul plus 12*L*T*d for attention scores (the PaLM appendix B convention, counted
+    as dense for every layer, banded ones too)."""
     return 6 * matmul_params(n_params, cfg) + 12 * cfg.n_layer * cfg.block_size * cfg.n_embd
 
 

@@ -122,15 +122,18 @@ class GPT(nn.Module):
                 nn.init.ones_(module.weight)
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
-        if cfg.init == "gpt2":
+        if cfg.init == "scaled_residual":
             # GPT-2 §2.3: residual-path weights scaled by 1/sqrt(N); N = 2 * n_layer residual
             # layers (attention and MLP each add to the residual stream), as HF and nanoGPT do.
+            # Positions N(0, 0.01) as in the released GPT-2 code (openai/gpt-2 src/model.py).
+            nn.init.normal_(self.transformer.wpe.weight, 0.0, 0.01)
             for block in self.transformer.h:
                 for proj in (block.attn.c_proj, block.mlp.c_proj):
                     nn.init.normal_(proj.weight, 0.0, std / math.sqrt(2 * cfg.n_layer))
-        elif cfg.init == "igpt":
-            # image-gpt src/model.py: wpe N(0, 0.01); q/k/v N(0, 1/sqrt(d)); attention output
-            # N(0, 1/sqrt(d*L)); MLP weights keep N(0, 0.02); sos N(0, 0.02).
+        elif cfg.init == "sparse_transformer":
+            # The depth-dependent init of the Sparse Transformer as image-gpt's src/model.py
+            # has it: wpe N(0, 0.01); q/k/v N(0, 1/sqrt(d)); attention output N(0, 1/sqrt(d*L));
+            # MLP weights keep N(0, 0.02); sos N(0, 0.02).
             nn.init.normal_(self.transformer.wpe.weight, 0.0, 0.01)
             for block in self.transformer.h:
                 nn.init.normal_(block.attn.c_attn.weight, 0.0, 1 / math.sqrt(cfg.n_embd))

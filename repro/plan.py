@@ -6,7 +6,7 @@ the model's own `num_params()`, not a formula.
 from __future__ import annotations
 
 from .config import Config
-from .flops import H100_PEAK, PLAN_MFU, flops_per_token, memory_per_gpu_bytes
+from .flops import H100_PEAK, PLAN_MFU, flops_6n, flops_per_token, memory_per_gpu_bytes
 from .model import build_model
 from .schedule import BatchPlan
 
@@ -30,6 +30,7 @@ def plan(cfg: Config) -> dict:
         "attention": m.attention, "steps": steps, "tokens": tokens,
         "batch_size": cfg.train.batch_size, "batch_tokens": cfg.train.batch_size * m.block_size,
         "flops_per_token": fpt, "total_flops": total,
+        "flops_6nd": flops_6n(params) * tokens,
         "memory_per_gpu_gb": memory_per_gpu_bytes(params, m, micro),
         "mfu_assumed": PLAN_MFU,
         "gpu_hours_h100": total / (H100_PEAK * PLAN_MFU) / 3600,
@@ -45,7 +46,9 @@ def print_plan(info: dict) -> str:
         f"  params   {info['params']:,}",
         f"  tokens   {info['tokens']:,} in {info['steps']:,} steps of "
         f"{info['batch_tokens']:,} tokens",
-        f"  compute  {info['flops_per_token']:.3e} FLOPs/token, {info['total_flops']:.3e} in total",
+        f"  compute  6ND (the papers' count, GPT-3 Table D.1): {info['flops_6nd']:.3e} FLOPs; "
+        f"with attention (PaLM App. B, used for MFU and time): {info['total_flops']:.3e} "
+        f"({info['flops_per_token']:.3e}/token)",
         f"  memory   {mem['states_gb']:.1f} GB weights+grads+Adam, {mem['activations_gb']:.1f} GB "
         f"activations per micro-batch (one GPU, no sharding)",
         f"  time     {info['gpu_hours_h100']:,.1f} H100-hours at {info['mfu_assumed']:.0%} MFU",

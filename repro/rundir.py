@@ -1,10 +1,25 @@
-"""Run folders: naming, the lock that keeps two runs apart, env.json and metrics.jsonl."""
+"""The run folder: one type that owns every artifact name, the lock that keeps two runs apart,
+and the report's evidence copy. No other module spells a file name of a run.
+
+    runs/<group>/<run-id>/
+        config.json       the full resolved config (written once, before the first step)
+        env.json          device, world size, versions, git commit, seed
+        metrics.jsonl     one object per logged step
+        checkpoints/      ckpt-<step>.pt + .sha256 sidecars (repro.checkpoint)
+        summary.json      written when the run finishes
+        sample.txt / samples.png / heldout.json / probe.json / palette.npy / eval.json
+        .lock             pid of the process training in it
+
+An evidence copy (reports/runs/<group>/<run-id>/) holds the small files of a run plus
+EVIDENCE.json, which says where the run was: it is read by reports, never resumed.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -13,6 +28,130 @@ from pathlib import Path
 from .errors import ReproError
 
 PACKAGES = ("torch", "accelerate", "transformers", "datasets", "tiktoken", "numpy", "repro")
+CHECKPOINT_PATTERN = "ckpt-*.pt"
+
+
+class RunDir:
+    CONFIG, ENV, METRICS, SUMMARY = "config.json", "env.json", "metrics.jsonl", "summary.json"
+    CHECKPOINTS, LOCK, EVIDENCE_MARK = "checkpoints", ".lock", "EVIDENCE.json"
+    SAMPLE, SAMPLES, HELDOUT, PROBE, PALETTE, EVAL = (
+        "sample.txt", "samples.png", "heldout.json", "probe.json", "palette.npy", "eval.json")
+    EVIDENCE = (CONFIG, ENV, METRICS, SUMMARY, HELDOUT, PROBE, SAMPLE, EVAL)  # what a copy keeps
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / self.CHECKPOINTS
+
+    # ---- what kind of folder ------------------------------------------------------------
+    def has_config(self) -> bool:
+        return (self.path / self.CONFIG).is_file()
+
+    def is_evidence(self) -> bool:
+        return (self.path / self.EVIDENCE_MARK).is_file()
+
+    def is_run(self) -> bool:
+        return self.has_config() and not self.is_evidence()
+
+    def is_finished(self) -> bool:
+        return (self.path / self.SUMMARY).is_file()
+
+    def started(self) -> bool:
+        """Whether training got as far as a logged step or a checkpoint."""
+        metrics = self.path / self.METRICS
+        return ((metrics.is_file() and metrics.stat().st_size > 0)
+                or any(self.checkpoints.glob(CHECKPOINT_PATTERN)))
+
+    def evidence_origin(self) -> str:
+        try:
+            return json.loads((self.path / self.EVIDENCE_MARK).read_text()).get("run", "unknown")
+        except (OSError, ValueError):
+            return "unknown"
+
+    # ---- reading and writing ------------------------------------------------------------
+    def read_json(self, name: str):
+        """The parsed file, or ReproError naming it (a damaged run is one line, not a traceback)."""
+        path = self.path / name
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ReproError(f"{path}: missing") from None
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ReproError(f"{path}: not readable JSON ({type(e).__name__}); "
+                             f"the run folder is damaged") from None
+
+    def read_optional(self, name: str):
+        return self.read_json(name) if (self.path / name).is_file() else None
+
+    def write_json(self, name: str, obj) -> Path:
+        path = self.path / name
+        path.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+        return path
+
+    def metrics(self) -> list[dict]:
+        path = self.path / self.METRICS
+        return read_jsonl(path) if path.is_file() else []
+
+    # ---- creation, locking, evidence ----------------------------------------------------
+    @classmethod
+    def create(cls, parent: Path, name: str) -> "RunDir":
+        """parent/name, or parent/name-2, -3... if a run started in the same second took it."""
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ReproError(f"--out: {_first_file(parent)} is a file, not a folder") from None
+        except OSError as e:
+            raise ReproError(f"--out: cannot create {parent}: {e.strerror}") from None
+        for i in range(1, 1000):
+            path = parent / (name if i == 1 else f"{name}-{i}")
+            try:
+                path.mkdir()
+                return cls(path)
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise ReproError(f"--out: cannot create a run folder in {parent}: "
+                                 f"{e.strerror}") from None
+        raise ReproError(f"could not create a new run folder in {parent}")
+
+    def lock(self) -> "RunLock":
+        return RunLock(self.path / self.LOCK)
+
+    def held(self) -> bool:
+        """Whether a live process is training in this folder now."""
+        return RunLock(self.path / self.LOCK).holder() is not None
+
+    def copy_evidence(self, dest: Path, commit: str) -> Path:
+        """The small files of this run under dest/<run-id>/, marked as a copy (EVIDENCE.json)."""
+        out = dest / self.name
+        out.mkdir(parents=True, exist_ok=True)
+        for name in self.EVIDENCE:
+            if (self.path / name).is_file():
+                shutil.copy(self.path / name, out / name)
+        (out / self.EVIDENCE_MARK).write_text(json.dumps(
+            {"run": str(self.path.resolve()), "copied_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+             "copied_at_commit": commit}, indent=2) + "\n")
+        return out
+
+
+def _first_file(path: Path) -> Path:
+    """The first component of path that exists and is not a folder."""
+    for p in [*reversed(path.parents), path]:
+        if p.exists() and not p.is_dir():
+            return p
+    return path
 
 
 def run_id(seed: int, overrides: list[str]) -> str:
@@ -21,15 +160,24 @@ def run_id(seed: int, overrides: list[str]) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-s{seed}-{digest}"
 
 
-def is_run_dir(path: Path) -> bool:
-    return (path / "config.json").is_file()
-
-
 class RunLock:
-    """An exclusive lock file; a lock left by a dead process is taken over."""
+    """An exclusive lock file holding the pid; a lock left by a dead process is taken over."""
 
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / ".lock"
+    def __init__(self, path: Path):
+        self.path = path
+
+    def holder(self) -> int | None:
+        try:
+            pid = int(self.path.read_text() or 0)
+        except (OSError, ValueError):
+            return None
+        return pid if pid and _alive(pid) else None
+
+    def check_free(self) -> None:
+        pid = self.holder()
+        if pid:
+            raise ReproError(f"{self.path.parent} is in use by another run (pid {pid}); "
+                             f"wait for it or choose another --out")
 
     def __enter__(self):
         for _ in range(2):
@@ -39,27 +187,14 @@ class RunLock:
                 os.close(fd)
                 return self
             except FileExistsError:
-                try:
-                    pid = int(self.path.read_text() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and _alive(pid):
-                    raise ReproError(f"{self.path.parent} is in use by another run (pid {pid}); "
-                                     f"wait for it or choose another --out") from None
+                self.check_free()
                 self.path.unlink(missing_ok=True)
+            except OSError as e:
+                raise ReproError(f"cannot write in {self.path.parent}: {e.strerror}") from None
         raise ReproError(f"could not lock {self.path.parent}")
 
     def __exit__(self, *exc):
         self.path.unlink(missing_ok=True)
-
-    @staticmethod
-    def held(run_dir: Path) -> bool:
-        """Whether a live process is training in run_dir now."""
-        try:
-            pid = int((run_dir / ".lock").read_text() or 0)
-        except (OSError, ValueError):
-            return False
-        return bool(pid) and _alive(pid)
 
 
 def _alive(pid: int) -> bool:
@@ -73,13 +208,25 @@ def _alive(pid: int) -> bool:
 
 
 def git_commit() -> str:
+    """The commit the code ran at: git, else $REPRO_COMMIT (set where the tree travels without
+    .git, e.g. a GPU machine), else a hash of the package's source files ("source-...")."""
+    root = Path(__file__).resolve().parent.parent
     try:
-        root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                              capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
+        if out.returncode == 0 and out.stdout.strip():
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                    "repro", "papers"], cwd=root, capture_output=True,
+                                   text=True, timeout=5).stdout.strip()
+            return out.stdout.strip() + ("+changes" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        pass
+    if os.environ.get("REPRO_COMMIT"):
+        return os.environ["REPRO_COMMIT"]
+    h = hashlib.sha256()
+    for p in sorted(root.glob("repro/**/*.py")) + sorted(root.glob("papers/*.py")):
+        h.update(p.read_bytes())
+    return "source-" + h.hexdigest()[:10]
 
 
 def environment(device: str, seed: int, world_size: int) -> dict:

@@ -74,9 +74,12 @@ class BatchPlan:
 
     @cached_property
     def total_steps(self) -> int:
-        """Steps to run: train.steps if set, else until the planned tokens are seen."""
-        if self.max_steps:
-            return self.max_steps
+        """Steps to run: train.steps if set (a stop before the end), else the whole schedule."""
+        return self.max_steps or self.schedule_steps
+
+    @cached_property
+    def schedule_steps(self) -> int:
+        """Steps until the planned tokens are seen: the end of the learning-rate schedule."""
         n, ramp_tokens = len(self._ramp), int(self._ramp_cum[-1])
         if self.horizon <= ramp_tokens:
             return int(np.searchsorted(self._ramp_cum, self.horizon, side="left"))

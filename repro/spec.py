@@ -2,9 +2,17 @@
 
 A `PaperSpec` holds the paper's recipe for its default size (a Config), per-size changes,
 the source of each value, and `scales`. A `Scale` names the few quantities a scale shrinks
-(depth, width, heads, context, batch, tokens); `derive` keeps every ratio of the recipe:
-warmup, decay and batch-ramp lengths stay the same fractions of the training tokens, and
-the ramp starts at the same fraction of the full batch. `paper` is the identity.
+(depth, width, heads, context, batch, tokens); `derive` applies one rule to the schedule:
+- decay and batch-ramp lengths stay the same fractions of the training tokens, and the ramp
+  starts at the same fraction of the full batch;
+- warmup keeps the paper's number of *updates*, capped at WARMUP_CAP of the run's updates
+  (a fraction of the tokens would leave GPT-1's 2,000-update warmup one update long at the
+  small scale; a count of updates could outlast a short run).
+`paper` is the identity.
+
+A source is a string when the value is the paper's (a section, table or appendix), and
+`inferred(why)` when the paper does not give it (released code, another paper, our choice):
+reports show the two in separate columns.
 """
 from __future__ import annotations
 
@@ -14,6 +22,21 @@ from .config import Config, apply_overrides, validate
 from .errors import ReproError
 
 SCALES = ("tiny", "small", "medium", "paper")
+WARMUP_CAP = 0.1   # our choice: at most a tenth of a reduced run warms up
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """A value the paper does not state, and where it comes from instead."""
+    why: str
+
+
+def inferred(why: str) -> Inferred:
+    return Inferred(why)
+
+
+def source_text(source) -> str:
+    return source.why if isinstance(source, Inferred) else source
 
 
 @dataclass(frozen=True)
@@ -38,11 +61,35 @@ class PaperSpec:
     sizes: dict                      # size -> {"section.key": value} changes from the recipe
     default_size: str
     scales: dict                     # scale name -> Scale
-    sources: dict                    # "section.key" -> where the value comes from
+    sources: dict                    # "section.key" -> paper source (str) or inferred(why)
     notes: tuple = ()                # (what, implemented?, why) rows for the report
     data: dict = field(default_factory=dict)        # offline default and paper-faithful source
-    references: tuple = ()           # (metric, value, source, comparable-with-our-runs note)
-    published_params: dict = field(default_factory=dict)  # size -> number as published
+    references: tuple = ()           # Reference rows: numbers to set beside ours
+    published_params: dict = field(default_factory=dict)  # size -> (number as published, why
+                                                          # it differs from the exact count)
+    evaluations: tuple = ()          # PaperEval rows: the paper's own evaluation numbers
+    report_notes: tuple = ()         # paragraphs the report must carry (how a choice was made)
+
+
+@dataclass(frozen=True)
+class PaperEval:
+    """One number of the paper's evaluation tables, for one size."""
+    task: str                        # a repro.eval task name, e.g. "lambada"
+    metric: str                      # e.g. "accuracy", "perplexity"
+    shots: int
+    size: str
+    value: float
+    source: str                      # e.g. "GPT-2 Table 3"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published number to set beside ours, and whether our runs can be compared with it."""
+    what: str
+    value: float
+    source: str
+    comparable: bool
+    why: str = ""
 
 
 def size_config(spec: PaperSpec, size: str) -> Config:
@@ -55,20 +102,20 @@ def size_config(spec: PaperSpec, size: str) -> Config:
 
 
 def planned_tokens(cfg: Config) -> int:
-    """Tokens the schedule spans: train.tokens, or steps x full batch for step-based demos."""
-    t = cfg.train
-    return t.tokens or t.steps * t.batch_size * cfg.model.block_size
+    """Tokens the schedule spans."""
+    return cfg.train.tokens
 
 
 def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
-    """Shrink a paper config to a scale, keeping the recipe's ratios (see module docstring).
-    `overrides` (the user's --set) count as part of the scale: a shorter run, another batch or
-    width keeps the recipe's fractions too, unless the user sets those values as well."""
+    """Shrink a paper config to a scale by the rule of the module docstring. `overrides` (the
+    user's --set) count as part of the scale: a shorter run, another batch or width keeps the
+    rule too, unless the user sets those schedule values as well."""
     out = cfg.replace(scale=name)
     if name == "paper":   # exact: the user's changes apply as given
         return apply_overrides(out, list(overrides))
     paper_tokens = planned_tokens(out)
     paper_batch_tokens = out.train.batch_size * out.model.block_size
+    paper_warmup_updates = out.schedule.warmup_tokens / paper_batch_tokens
     paper_embd = out.model.n_embd
     for key in ("n_layer", "n_head", "n_embd", "block_size"):
         if getattr(scale, key):
@@ -76,8 +123,6 @@ def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
     for key in ("batch_size", "tokens", "micro_batch_size"):
         if getattr(scale, key):
             setattr(out.train, key, getattr(scale, key))
-    # Overrides first: a step-based demo's scale sets train.steps there, and the schedule must
-    # keep its fractions of that run too (a warmup longer than the whole run never peaks).
     pairs = list(scale.overrides) + list(overrides)
     out = apply_overrides(out, pairs)
     m, t, s = out.model, out.train, out.schedule
@@ -85,9 +130,13 @@ def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
     if m.n_inner and "model.n_inner" not in given:  # an explicit MLP width keeps its ratio (GPT-1: 4x)
         m.n_inner = m.n_inner * m.n_embd // paper_embd
     ratio = planned_tokens(out) / paper_tokens if paper_tokens else 1.0
-    for key in ("warmup_tokens", "decay_tokens", "batch_ramp_tokens"):
+    for key in ("decay_tokens", "batch_ramp_tokens"):
         if f"schedule.{key}" not in given:
             setattr(s, key, round(getattr(s, key) * ratio))
+    if "schedule.warmup_tokens" not in given:
+        batch_tokens = t.batch_size * m.block_size
+        run_updates = planned_tokens(out) / batch_tokens
+        s.warmup_tokens = round(min(paper_warmup_updates, WARMUP_CAP * run_updates) * batch_tokens)
     if "schedule.batch_ramp_start_tokens" not in given:
         s.batch_ramp_start_tokens = round(s.batch_ramp_start_tokens
                                           * t.batch_size * m.block_size / paper_batch_tokens)
@@ -115,17 +164,30 @@ def resolve(spec: PaperSpec, size: str | None, scale: str, overrides=()) -> Conf
                            scale, overrides))
 
 
+SPEC_COLUMNS = ("setting", "paper (source)", "inferred (source)", "this run")
+
+
 def spec_rows(spec: PaperSpec, cfg: Config) -> list[dict]:
-    """Rows "setting | paper | this run | source" for every value that has a source, then
-    the notes (what the paper does that we do or do not implement)."""
-    paper = size_config(spec, cfg.size or spec.default_size).to_dict()
+    """Rows "setting | paper (source) | inferred (source) | this run" for every value that has
+    a source: a value the paper states goes under "paper", any other under "inferred", never
+    both. Then the notes (what the paper does that we do or do not implement)."""
+    recipe = size_config(spec, cfg.size or spec.default_size).to_dict()
     ours = cfg.to_dict()
     rows = []
     for key, source in spec.sources.items():
         section, name = key.split(".")
-        rows.append({"setting": key, "paper": paper[section][name],
-                     "this run": ours[section][name], "source": source})
+        cell = f"{_fmt(recipe[section][name])} ({source_text(source)})"
+        rows.append({"setting": key,
+                     "paper (source)": "" if isinstance(source, Inferred) else cell,
+                     "inferred (source)": cell if isinstance(source, Inferred) else "",
+                     "this run": _fmt(ours[section][name])})
     for what, implemented, why in spec.notes:
-        rows.append({"setting": what, "paper": "", "this run": "yes" if implemented else "no",
-                     "source": why})
+        rows.append({"setting": what, "paper (source)": "", "inferred (source)": why,
+                     "this run": "yes" if implemented else "no"})
     return rows
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"

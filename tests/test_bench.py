@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from repro import bench, cli_bench
+from repro import bench
+from repro.cli import bench as cli_bench
 from run_helpers import cli_env
 from repro.errors import ReproError
 

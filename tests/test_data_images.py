@@ -8,7 +8,7 @@ import torch
 from repro.config import DataConfig
 from repro.data import images as I
 from repro.errors import ReproError
-from repro.probe import linear_probe, probe_layers
+from repro.transfer.probe import linear_probe, probe_layers
 
 
 def cfg(**kw):

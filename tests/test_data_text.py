@@ -58,14 +58,28 @@ def test_gpt2_ids_match_transformers():
 
 
 def _slow_gpt1():
-    """Port of transformers 4.x's pure-Python OpenAIGPTTokenizer (BERT BasicTokenizer + word BPE)."""
-    from transformers.models.bert.tokenization_bert_legacy import BasicTokenizer
+    """GPT-1's tokenizer written out plainly, the way its released code runs it (C1
+    text_utils.py): ftfy, the standardisation, spaCy's English tokenizer, lower case, then BPE
+    merges by rank in Python; unknown symbols -> id 0; a newline token -> "\\n</w>"."""
+    import re
+
+    import ftfy
+    import spacy
 
     d = ASSETS / "gpt1-bpe"
     encoder = json.loads((d / "encoder_bpe_40000.json").read_text("utf-8"))
     merges = (d / "vocab_40000.bpe").read_text("utf-8").split("\n")[1:-1]
     ranks = {tuple(m.split()): i for i, m in enumerate(merges)}
-    basic, cache = BasicTokenizer(do_lower_case=True), {}
+    nlp, cache = spacy.blank("en"), {}
+
+    def standardise(text):
+        for a, b in (("\u2014", "-"), ("\u2013", "-"), ("\u2015", "-"), ("\u2026", "..."),
+                     ("\u00b4", "'")):
+            text = text.replace(a, b)
+        text = re.sub(r"""(-+|~+|!+|"+|;+|\?+|\++|,+|\)+|\(+|\\+|\/+|\*+|\[+|\]+|}+|{+|\|+|_+)""",
+                      r" \1 ", text)
+        text = re.sub(r"\s*\n\s*", " \n ", text)
+        return re.sub(r"[^\S\n]+", " ", text).strip()
 
     def bpe(token):
         if token not in cache:
@@ -84,21 +98,39 @@ def _slow_gpt1():
                         out.append(word[i])
                         i += 1
                 word = tuple(out)
-            cache[token] = word
+            cache[token] = " ".join(word).replace("\n  </w>", "\n</w>").split(" ")
         return cache[token]
 
-    return lambda text: [encoder.get(p, encoder["<unk>"]) for t in basic.tokenize(text) for p in bpe(t)]
+    def encode(text):
+        doc = nlp(standardise(ftfy.fix_text(text)))
+        words = ["\n" if t.text.strip(" ") == "\n" else t.text for t in doc if t.text.strip(" ")]
+        return [encoder.get(p, 0) for w in words for p in
+                (["\n</w>"] if w == "\n" else bpe(w.lower()))]
+    return encode
 
 
-def test_gpt1_matches_slow_reference_on_real_text(books):
+def test_gpt1_is_ftfy_spacy_bpe():
+    """Curly quotes, a dash, an ellipsis, accents and newlines: ids equal to the plain
+    ftfy + spaCy + BPE pipeline, and none of those characters is lost to <unk>."""
     tok = get_tokenizer("gpt1")
     assert (tok.vocab_size, tok.eot_id) == (40478, None)
-    assert tok.encode("hello world") == tok.encode("Hello World") == [3570, 1276]
+    passage = ("\u201cCaf\u00e9 au lait,\u201d she said \u2014 na\u00efvely\u2026\n\n"
+               "\u2018It\u2019s 3:15 p.m.,\u2019 he\u2019d answered.\nDon't go!")
+    ids = tok.encode(passage)
+    assert ids == _slow_gpt1()(passage)
+    assert ids.count(40477) == 2                 # each newline run is one "\\n</w>" token
+    assert 0 not in ids                          # nothing became <unk>
+    assert tok.decode(tok.encode("Hello, World!")) == "hello , world ! "
+
+
+def test_gpt1_matches_the_plain_pipeline_on_real_text(books):
+    tok = get_tokenizer("gpt1")
     slow = _slow_gpt1()
-    lines = _sample_lines(books)
-    assert len(lines) > 300
+    lines = _sample_lines(books, n_per_book=30)
+    assert len(lines) > 150
     assert tok.encode_batch(lines) == [slow(ln) for ln in lines]
-    assert tok.decode(tok.encode("Hello, World!")) == "hello , world !"
+    doc = "\n".join(lines[:40])                  # whole documents, newlines included
+    assert tok.encode(doc) == slow(doc)
 
 
 def test_char_round_trip_and_unknown_character():

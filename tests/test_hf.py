@@ -1,5 +1,6 @@
-"""Hugging Face interop: logit parity both directions for GPT-1/GPT-2/iGPT structures, the exact
-parameter counts of FACTS §5, a broken transpose being caught, and export of a run folder.
+"""Hugging Face interop (repro.interop): logit parity both directions for GPT-1/GPT-2/iGPT
+structures, the exact parameter counts of papers/FACTS.md §5, a broken transpose being caught,
+and export of a run folder.
 CPU, offline, fp32; reduced widths/depths keep every structural switch of each paper."""
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import json
 import pytest
 import torch
 
-from papers import PAPERS
-from repro import hf as H
+from repro_papers import PAPERS
 from repro.checkpoint import save as save_checkpoint
-from repro.cli_parity import main as parity_main
-from repro.cli_parity import randomize, reduced_overrides
+from repro.cli.parity import main as parity_main
+from repro.interop import convert as H
+from repro.interop.export import export_run
+from repro.interop.parity import param_rows, parity, randomize, reduced_overrides
 from repro.errors import ReproError
 from repro.model import build_model
 from repro.spec import size_config
@@ -22,7 +24,13 @@ CASES = [("gpt1", "base"), ("gpt2", "small"), ("igpt", "s")]
 
 
 def _reduced(paper, size):
-    return reduced_overrides(size_config(PAPERS[paper], size).model)
+    model = size_config(PAPERS[paper], size).model
+    return dataclasses.replace(model, **reduced_overrides(model))
+
+
+def _params(paper):
+    spec = PAPERS[paper]
+    return param_rows({s: size_config(spec, s).model for s in spec.sizes}, spec.published_params)
 
 
 def _tiny(paper, size, **changes):
@@ -36,11 +44,11 @@ def _tiny(paper, size, **changes):
 
 @pytest.mark.parametrize("paper,size", CASES)
 def test_parity_both_directions(paper, size):
-    r = H.parity(paper, size, reduced=_reduced(paper, size), seq_len=64)
+    r = parity(_reduced(paper, size), seq_len=64)
     assert r["max_abs_diff"] <= 1e-5, r                 # HF -> save -> load -> ours
     assert r["round_trip_max_abs_diff"] <= 1e-5, r      # ours -> HF -> save -> load
     assert r["greedy_match"] and r["config_match"], r
-    d, L = r["reduced"]["n_embd"], r["reduced"]["n_layer"]
+    d, L = r["n_embd"], r["n_layer"]
     extra = 9 * d * L if paper == "igpt" else 0         # HF ImageGPT's zero biases (5d + 4d per layer)
     assert r["params_hf"] - r["params_ours"] == extra, r
 
@@ -89,11 +97,12 @@ def test_imagegpt_nonzero_biases_become_bias_true():
 
 
 def test_full_size_parameter_counts():
-    rows = {(p, r["size"]): r for p in ("gpt1", "gpt2", "igpt") for r in H.param_rows(PAPERS[p])}
+    rows = {(p, r["size"]): r for p in ("gpt1", "gpt2", "igpt") for r in _params(p)}
     expect = {("gpt2", "small"): 124_439_808, ("gpt2", "medium"): 354_823_168,  # FACTS §2.1
               ("gpt2", "large"): 774_030_080, ("gpt2", "xl"): 1_557_611_200,
               ("gpt1", "base"): 116_534_784, ("igpt", "s"): 76_571_648,        # FACTS §1.1, §4.1
-              ("igpt", "m"): 455_157_760, ("igpt", "l"): 1_362_250_752, ("igpt", "xl"): 6_801_438_720}
+              ("igpt", "m"): 455_157_760, ("igpt", "l"): 1_362_250_752,
+              ("igpt", "l-48"): 1_364_216_832, ("igpt", "xl"): 6_810_875_904}   # 48x48, 64x64
     for key, n in expect.items():
         assert rows[key]["ours"] == rows[key]["formula"] == n, key
         if key[0] != "igpt":
@@ -107,7 +116,7 @@ def test_full_size_parameter_counts():
 def test_wrong_transpose_is_caught(monkeypatch):
     # A square weight left untransposed loads silently: only the logits can tell.
     monkeypatch.setattr(H, "CONV1D", tuple(k for k in H.CONV1D if k != "attn.c_proj.weight"))
-    r = H.parity("gpt2", "small", reduced=_reduced("gpt2", "small"), seq_len=32)
+    r = parity(_reduced("gpt2", "small"), seq_len=32)
     assert r["max_abs_diff"] > 1e-3
     with pytest.raises(ReproError, match="parity failed"):
         parity_main(["igpt", "--size", "s"])
@@ -143,7 +152,7 @@ def test_export_run_folder(tmp_path, paper, size, changes):
     (run / "config.json").write_text(cfg.to_json())
     sd = {"_orig_mod." + k: v for k, v in model.state_dict().items()}  # as torch.compile saves
     save_checkpoint(run / "checkpoints", 7, {"model": sd, "config": cfg.to_dict()})
-    info = H.export(run, tmp_path / "hf")
+    info = export_run(run, tmp_path / "hf")
     assert info["checkpoint"] == "ckpt-00000007.pt" and info["max_abs_diff"] <= 1e-5
     assert "model.safetensors" in info["files"]
     loader = ImageGPTForCausalImageModeling if paper == "igpt" else AutoModelForCausalLM
@@ -153,3 +162,4 @@ def test_export_run_folder(tmp_path, paper, size, changes):
     if paper == "gpt2":
         tok = AutoTokenizer.from_pretrained(tmp_path / "hf")
         assert tok.encode("Hello world") == [15496, 995] and tok.eos_token_id == 50256
+        assert back.config.eos_token_id == back.config.bos_token_id == 50256

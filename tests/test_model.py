@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from papers import PAPERS
-from repro.attention import banded_causal, dense_causal, local_block_mask
+from repro_papers import PAPERS
+from repro.attention import banded_causal, dense_causal, local_band_mask
 from repro.config import ModelConfig
 from repro.model import GPT, CausalSelfAttention, build_model
 from repro.spec import size_config
@@ -27,7 +27,8 @@ EXACT = {
     ("gpt3", "2.7b"): 2_651_553_280, ("gpt3", "6.7b"): 6_658_404_352,
     ("gpt3", "13b"): 12_853_386_240, ("gpt3", "175b"): 174_604_259_328,
     ("igpt", "s"): 76_571_648, ("igpt", "m"): 455_157_760,
-    ("igpt", "l"): 1_362_250_752, ("igpt", "xl"): 6_801_438_720,
+    ("igpt", "l"): 1_362_250_752, ("igpt", "l-48"): 1_364_216_832,   # L at 48x48 (2304 rows)
+    ("igpt", "xl"): 6_810_875_904,                                   # XL at 64x64 (4096 rows)
 }
 
 
@@ -110,7 +111,7 @@ VARIANTS = {
     "banded": {"attention": "banded", "band_width": 8},
     "post-ln": {"norm_position": "post", "final_norm": False},
     "igpt-sos": {"sos_token": True, "norm": "rmsnorm", "bias": False, "tie_embeddings": False,
-                 "activation": "gelu2", "init": "igpt"},
+                 "activation": "gelu2", "init": "sparse_transformer"},
 }
 
 
@@ -145,42 +146,44 @@ def attention_grad(band, T, t, seed=0):
     return x.grad[0].abs().sum(-1)
 
 
-@pytest.mark.parametrize("T", [64, 61])        # a multiple of the 8-token block and not
-def test_banded_layer_does_not_see_outside_its_band(T):
-    W = 16                                      # blocks of W // 2 = 8 tokens
-    for t in (20, 39, 40, T - 1):
+def sparse_transformer_local(n: int, band: int) -> torch.Tensor:
+    """The Sparse Transformer's 'local' mask as its code builds it: the lower-triangular band
+    of an all-ones matrix with min(n - 1, band - 1) diagonals below the main one."""
+    ctx = min(n - 1, band - 1)
+    ones = torch.ones(n, n)
+    return (torch.tril(ones) - torch.tril(ones, diagonal=-ctx - 1)).bool()
+
+
+@pytest.mark.parametrize("T", [64, 61])        # a multiple of the band and not
+def test_banded_layer_sees_exactly_its_band(T):
+    W = 16
+    for t in (3, 20, 39, 40, T - 1):
         banded, dense = attention_grad(W, T, t), attention_grad(None, T, t)
-        far = torch.arange(T) <= t - W          # further back than band_width - 1
-        assert far.any()
-        assert banded[far].abs().max().item() == 0.0          # exactly zero, not small
-        assert dense[far].min().item() > 0.0                  # the dense layer does look there
-        # and inside the band it looks at every token the local-block mask allows
-        allowed = local_block_mask(T, W // 2)[t]
+        allowed = sparse_transformer_local(T, W)[t]
+        assert allowed.sum().item() == min(t + 1, W)         # the previous W tokens, itself included
         assert banded[allowed].min().item() > 0.0
-        assert banded[~allowed].abs().max().item() == 0.0
-        # a token always sees at least the last W/2 tokens (its own block and the previous one)
-        assert allowed[max(0, t - W // 2 + 1):t + 1].all()
-        assert torch.equal(banded[t + 1:], torch.zeros(T - t - 1))  # causal as well
+        assert banded[~allowed].abs().max().item() == 0.0    # exactly zero, not small
+        far = torch.arange(T) <= t - W
+        if far.any():
+            assert dense[far].min().item() > 0.0             # the dense layer does look there
+
+
+@pytest.mark.parametrize("T", [1, 5, 16, 40])
+@pytest.mark.parametrize("band", [1, 3, 8])
+def test_band_mask_is_the_sparse_transformer_rule(T, band):
+    assert torch.equal(local_band_mask(T, band), sparse_transformer_local(T, band))
 
 
 @pytest.mark.parametrize("T,band", [(64, 16), (61, 16), (8, 16), (100, 32), (33, 2)])
 def test_banded_kernel_equals_masked_sdpa(T, band):
     g = torch.Generator().manual_seed(T)
     q, k, v = (torch.randn(2, 3, T, 8, generator=g) for _ in range(3))
-    mask = local_block_mask(T, max(band // 2, 1))
-    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=sparse_transformer_local(T, band))
     out = banded_causal(q, k, v, band)
     assert out.shape == ref.shape
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
-    if T > band // 2:                           # the band really cuts something off
+    if T > band:                                # the band really cuts something off
         assert (dense_causal(q, k, v) - ref).abs().max().item() > 1e-3
-
-
-def test_local_block_mask_values():
-    m = local_block_mask(8, 2).int()            # blocks {0,1}{2,3}{4,5}{6,7}
-    assert m[5].tolist() == [0, 0, 1, 1, 1, 1, 0, 0]
-    assert m[6].tolist() == [0, 0, 0, 0, 1, 1, 1, 0]
-    assert m[1].tolist() == [1, 1, 0, 0, 0, 0, 0, 0]
 
 
 def _outputs_with(state, **changes):
@@ -227,8 +230,8 @@ def _std(t):
 
 def test_init_schemes():
     L, d = 8, 128
-    gpt2 = tiny(n_layer=L, n_embd=d, n_head=4, init="gpt2")
-    gpt1 = tiny(n_layer=L, n_embd=d, n_head=4, init="gpt1")
+    gpt2 = tiny(n_layer=L, n_embd=d, n_head=4, init="scaled_residual")
+    gpt1 = tiny(n_layer=L, n_embd=d, n_head=4, init="normal")
     resid = 0.02 / (2 * L) ** 0.5                 # GPT-2 §2.3 with N = 2L: 0.005
     for block in gpt2.transformer.h:
         assert _std(block.attn.c_proj.weight) == pytest.approx(resid, rel=0.05)
@@ -240,10 +243,11 @@ def test_init_schemes():
         assert _std(block.attn.c_proj.weight) == pytest.approx(0.02, rel=0.05)
         assert _std(block.mlp.c_proj.weight) == pytest.approx(0.02, rel=0.05)
     assert _std(gpt2.transformer.wte.weight) == pytest.approx(0.02, rel=0.05)
-    assert _std(gpt2.transformer.wpe.weight) == pytest.approx(0.02, rel=0.05)
+    assert _std(gpt2.transformer.wpe.weight) == pytest.approx(0.01, rel=0.05)  # openai/gpt-2 code
+    assert _std(gpt1.transformer.wpe.weight) == pytest.approx(0.02, rel=0.05)
     # iGPT (image-gpt src/model.py): wpe 0.01, q/k/v 1/sqrt(d), attn out 1/sqrt(d L),
     # MLP 0.02, zero head, sos 0.02
-    igpt = tiny(n_layer=L, n_embd=d, n_head=4, init="igpt", **{
+    igpt = tiny(n_layer=L, n_embd=d, n_head=4, init="sparse_transformer", **{
         k: v for k, v in VARIANTS["igpt-sos"].items() if k != "init"}, zero_init_head=True)
     assert _std(igpt.transformer.wpe.weight) == pytest.approx(0.01, rel=0.05)
     for block in igpt.transformer.h:

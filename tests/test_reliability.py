@@ -170,7 +170,7 @@ def test_checkpoint_sidecar_order_and_pruning(tmp_path, monkeypatch):
 
 def test_sigterm_saves_and_resume_continues(env, tmp_path):
     out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "repro", *TINY, "--steps", "100000",
+    cmd = [sys.executable, "-m", "repro", *TINY, "--set", "train.tokens=100000000",
            "--set", "train.checkpoint_interval=0", "--set", "train.eval_interval=0",
            "--out", str(out), "--no-report", "--no-progress"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
@@ -231,7 +231,7 @@ def test_sigterm_to_one_rank_stops_all_ranks_together(env, launch, tmp_path):
     others waiting in a collective: the ranks agree at a log step, save once and exit 0."""
     out = tmp_path / "runs"
     cmd = [*launch(2), *TINY, *NO_DROPOUT,
-           "--steps", "100000", "--device", "cpu", "--set", "train.log_interval=3",
+           "--set", "train.tokens=100000000", "--device", "cpu", "--set", "train.log_interval=3",
            "--set", "train.eval_interval=0", "--out", str(out), "--no-report", "--no-progress"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -374,8 +374,8 @@ def test_out_of_gpu_memory_names_the_knob(monkeypatch, capsys):
 
 
 def test_same_second_runs_get_their_own_folders(tmp_path):
-    from repro.cli import new_run_dir
-    a = new_run_dir(tmp_path / "chargpt-tiny", "20250101-000000-s0-abcdef")
-    b = new_run_dir(tmp_path / "chargpt-tiny", "20250101-000000-s0-abcdef")
+    from repro.rundir import RunDir
+    a = RunDir.create(tmp_path / "chargpt-tiny", "20250101-000000-s0-abcdef").path
+    b = RunDir.create(tmp_path / "chargpt-tiny", "20250101-000000-s0-abcdef").path
     assert a != b and a.is_dir() and b.is_dir()
     assert b.name == "20250101-000000-s0-abcdef-2"

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from papers import PAPERS
+from repro_papers import PAPERS
 from repro.config import ScheduleConfig
 from repro.schedule import BatchPlan, lr_multiplier
 from repro.spec import resolve
@@ -108,18 +108,20 @@ def test_train_steps_cap(paper):
 
 
 @pytest.mark.parametrize("paper_name", ["gpt1", "gpt2", "gpt3", "igpt"])
-def test_tiny_scale_keeps_the_schedule_fractions(paper_name):
+def test_tiny_scale_keeps_the_decay_fractions(paper_name):
     spec = PAPERS[paper_name]
     big, small = resolve(spec, None, "paper"), resolve(spec, None, "tiny")
     ratio = small.train.tokens / big.train.tokens
-    for key in ("warmup_tokens", "decay_tokens", "batch_ramp_tokens"):
+    for key in ("decay_tokens", "batch_ramp_tokens"):
         want = getattr(big.schedule, key) * ratio
         assert abs(getattr(small.schedule, key) - want) <= 0.5, key      # rounding only
-    # the same LR curve, as a function of the fraction of training done
-    for frac in (0.01, 0.3, 0.6, 0.9, 1.0):
+    # warmup: the paper's updates, at most a tenth of the run (tests/test_specs.py pins it)
+    assert 0 < small.schedule.warmup_tokens <= 0.1 * small.train.tokens + 1
+    # after warmup, the same LR curve as a function of the fraction of training done
+    for frac in (0.3, 0.6, 0.9, 1.0):
         a = lr_multiplier(frac * big.train.tokens, big.schedule, big.train.tokens)
         b = lr_multiplier(frac * small.train.tokens, small.schedule, small.train.tokens)
-        assert b == pytest.approx(a, abs=0.02), frac
+        assert b == pytest.approx(a, abs=0.1), frac
 
 
 def test_gpt3_tiny_ramp_starts_at_the_same_fraction_of_the_batch():
@@ -128,8 +130,6 @@ def test_gpt3_tiny_ramp_starts_at_the_same_fraction_of_the_batch():
     start_frac = 32_768 / (256 * 2048)                         # 1/16 of the full batch
     tiny_batch_tokens = tiny.train.batch_size * tiny.model.block_size
     assert tiny.schedule.batch_ramp_start_tokens == round(start_frac * tiny_batch_tokens)
-    assert tiny.schedule.warmup_tokens / tiny.train.tokens == pytest.approx(
-        paper.schedule.warmup_tokens / paper.train.tokens, rel=0.02)
     plan = BatchPlan(tiny)
     assert plan.batch_at(0) < plan.full == tiny.train.batch_size    # the ramp exists at tiny
     assert all(b % plan.batch_at(0) == 0 for b in plan.batch_values())

@@ -1,16 +1,23 @@
 """Paper specs as data (papers/*.py, repro/spec.py): every (paper, size, scale) resolves and
-validates, smaller scales come from spec.derive with the recipe's fractions kept, every
-report row has a source, and the Table 2.1 typo fixes and iGPT switches are in place."""
+validates, smaller scales come from spec.derive by its one rule (fractions of the run for
+decay and ramp; the paper's warmup updates capped at a tenth of the run), every report row
+has a source that says paper or inferred, citations resolve in papers/FACTS.md, and the
+Table 2.1 typo fixes, iGPT resolutions and the FLOP counts are in place."""
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
 
-from papers import PAPERS
+from repro_papers import PAPERS
 from repro.config import valid_keys, validate
 from repro.errors import ReproError
-from repro.spec import SCALES, derive, planned_tokens, resolve, size_config, spec_rows
+import re
+from pathlib import Path
+
+from repro.flops import flops_6n
+from repro.spec import (SCALES, SPEC_COLUMNS, WARMUP_CAP, Inferred, derive, planned_tokens,
+                        resolve, size_config, spec_rows)
 
 CASES = [(p, size, scale) for p, spec in PAPERS.items() for size in spec.sizes
          for scale in spec.scales]
@@ -46,11 +53,10 @@ def test_scales_keep_the_recipe_fractions(paper, scale):
         pytest.skip(f"{paper} has no {scale} scale")
     big, small = resolve(spec, None, "paper"), resolve(spec, None, scale)
     ratio = planned_tokens(small) / planned_tokens(big)
-    for key in ("warmup_tokens", "decay_tokens", "batch_ramp_tokens"):
+    for key in ("decay_tokens", "batch_ramp_tokens"):
         want = getattr(big.schedule, key) * ratio
         assert abs(getattr(small.schedule, key) - want) <= 0.5, key
-    # warmup is a fraction of the run, never the whole of it
-    assert small.schedule.warmup_tokens < planned_tokens(small)
+    assert small.schedule.warmup_tokens == warmup_rule(big, small)
     for key in ("min_lr_ratio", "decay"):
         assert getattr(small.schedule, key) == getattr(big.schedule, key)
     for key in ("beta1", "beta2", "eps", "weight_decay", "grad_clip"):
@@ -60,6 +66,26 @@ def test_scales_keep_the_recipe_fractions(paper, scale):
         assert getattr(small.model, key) == getattr(big.model, key), key  # switches survive
     # the MLP keeps its ratio to the width (GPT-1 states n_inner=3072 at 768: 4x)
     assert small.model.inner * big.model.n_embd == big.model.inner * small.model.n_embd
+
+
+def warmup_rule(paper, scaled) -> int:
+    """The paper's warmup in updates, capped at WARMUP_CAP of the scaled run's updates."""
+    paper_updates = paper.schedule.warmup_tokens / (paper.train.batch_size * paper.model.block_size)
+    batch_tokens = scaled.train.batch_size * scaled.model.block_size
+    run_updates = scaled.train.tokens / batch_tokens
+    return round(min(paper_updates, WARMUP_CAP * run_updates) * batch_tokens)
+
+
+def test_warmup_rule_values():
+    """GPT-1 warms up over 2,000 updates (§4.1): at the small scale (1,525.9 updates) the cap of
+    a tenth binds (152.6 updates), where a fraction of the tokens would have given one update."""
+    small = resolve(PAPERS["gpt1"], None, "small")
+    updates = small.schedule.warmup_tokens / (small.train.batch_size * small.model.block_size)
+    assert WARMUP_CAP == 0.1 and updates == pytest.approx(50_000_000 / 32768 / 10, abs=1e-3)
+    demo = resolve(PAPERS["chargpt"], None, "small")   # 100 of 2,500 iterations: below the cap
+    assert demo.schedule.warmup_tokens == 100 * 64 * 256
+    paper = resolve(PAPERS["gpt3"], "175b", "paper")   # the paper scale is the paper
+    assert paper.schedule.warmup_tokens == 375_000_000
 
 
 def test_tiny_scales_are_small():
@@ -81,12 +107,60 @@ def test_spec_rows_have_sources(paper):
     rows = spec_rows(spec, cfg)
     assert len(rows) == len(spec.sources) + len(spec.notes)
     for row in rows:
-        assert set(row) == {"setting", "paper", "this run", "source"}
-        assert isinstance(row["source"], str) and row["source"].strip(), row
+        assert tuple(row) == SPEC_COLUMNS
+        paper, guess = row["paper (source)"], row["inferred (source)"]
+        assert bool(paper) != bool(guess), row            # one of the two, never both
     by_key = {r["setting"]: r for r in rows}
+    for key, source in spec.sources.items():
+        if paper in ("gpt1", "gpt2", "gpt3", "igpt") and not isinstance(source, Inferred):
+            assert re.search(r"§|Table|App\.", source), (key, source)   # where in the paper
     if "model.n_layer" in by_key:
-        assert by_key["model.n_layer"]["paper"] == size_config(spec, spec.default_size).model.n_layer
-        assert by_key["model.n_layer"]["this run"] == cfg.model.n_layer
+        n = size_config(spec, spec.default_size).model.n_layer
+        assert by_key["model.n_layer"]["paper (source)"].startswith(f"{n} (")
+        assert by_key["model.n_layer"]["this run"] == str(cfg.model.n_layer)
+
+
+def test_gpt2_values_the_paper_does_not_give_are_inferred():
+    sources = PAPERS["gpt2"].sources
+    for key in ("optim.lr", "train.tokens", "optim.weight_decay", "optim.beta1", "optim.beta2",
+                "model.resid_pdrop", "schedule.warmup_tokens", "optim.grad_clip"):
+        assert isinstance(sources[key], Inferred), key
+    for key in ("model.block_size", "model.vocab_size", "train.batch_size", "model.norm_position"):
+        assert not isinstance(sources[key], Inferred), key
+
+
+def test_citations_resolve_in_facts():
+    """Every C#/P# key a spec cites is in the source key of papers/FACTS.md, which ships."""
+    root = Path(__file__).resolve().parent.parent / "papers"
+    facts = (root / "FACTS.md").read_text()
+    key_table = facts[facts.index("## 0. Source key"):facts.index("## 1.")]
+    cited = set()
+    for path in root.glob("*.py"):
+        cited |= set(re.findall(r"\b([CP]\d)\b", path.read_text()))
+    assert cited, "no citations found"
+    for key in sorted(cited):
+        assert f"| {key} |" in key_table, key
+
+
+def test_igpt_resolutions_and_exact_counts():
+    """§3.2 / §4.4 / Table 2: S, M, L at 32x32; L also at 48x48; XL at 64x64 (papers/FACTS.md
+    §4.1-4.2 gives the exact counts with those position tables)."""
+    from repro.model import build_model
+    want = {"s": (32, 76_571_648), "m": (32, 455_157_760), "l": (32, 1_362_250_752),
+            "l-48": (48, 1_364_216_832), "xl": (64, 6_810_875_904)}
+    for size, (side, params) in want.items():
+        cfg = size_config(PAPERS["igpt"], size)
+        assert (cfg.data.image_size, cfg.model.block_size) == (side, side * side), size
+        assert build_model(cfg.model, "meta").num_params() == params, size
+
+
+def test_6nd_flops_as_the_paper_counts_them():
+    """GPT-3 Table D.1: 175B x 300B tokens = 3.14e23 FLOPs (6ND, N the whole count)."""
+    from repro.plan import plan
+    info = plan(resolve(PAPERS["gpt3"], "175b", "paper"))
+    assert flops_6n(174_600_000_000) * 300e9 == pytest.approx(3.14e23, rel=2e-3)
+    assert info["flops_6nd"] == pytest.approx(3.14e23, rel=2e-3)
+    assert info["total_flops"] > info["flops_6nd"]        # attention counted too, labelled so
 
 
 def test_gpt3_table_2_1_with_typo_fixes():
@@ -120,14 +194,14 @@ def test_igpt_structure_switches():
         m = size_config(PAPERS["igpt"], size).model
         assert m.bias is False and m.norm == "rmsnorm" and m.tie_embeddings is False
         assert m.sos_token is True and m.activation == "gelu2" and m.zero_init_head is True
-        assert m.init == "igpt" and m.norm_position == "pre" and m.final_norm is True
-        assert m.vocab_size == 512 and m.block_size == 1024
+        assert m.init == "sparse_transformer" and m.norm_position == "pre" and m.final_norm
+        assert m.vocab_size == 512
         assert m.embd_pdrop == m.attn_pdrop == m.resid_pdrop == 0.0
     cfg = size_config(PAPERS["igpt"], "s")
     assert (cfg.optim.beta2, cfg.optim.weight_decay, cfg.schedule.min_lr_ratio) == (0.95, 0.0, 0.0)
     assert (cfg.train.batch_size, cfg.train.precision) == (128, "fp32")
     xl = size_config(PAPERS["igpt"], "xl")
-    assert (xl.train.batch_size, xl.train.tokens) == (64, 2_000_000 * 64 * 1024)
+    assert (xl.train.batch_size, xl.train.tokens) == (64, 2_000_000 * 64 * 64 * 64)
 
 
 def test_gpt1_and_gpt2_structure():
@@ -136,7 +210,8 @@ def test_gpt1_and_gpt2_structure():
     assert (g1.model.block_size, g1.train.batch_size, g1.optim.lr) == (512, 64, 2.5e-4)
     assert g1.schedule.warmup_tokens == 2000 * 64 * 512 and g1.schedule.min_lr_ratio == 0.0
     g2 = size_config(PAPERS["gpt2"], "small")
-    assert (g2.model.norm_position, g2.model.final_norm, g2.model.init) == ("pre", True, "gpt2")
+    assert (g2.model.norm_position, g2.model.final_norm, g2.model.init) == \
+        ("pre", True, "scaled_residual")
     assert (g2.model.vocab_size, g2.model.block_size, g2.train.batch_size) == (50257, 1024, 512)
     heads = {s: size_config(PAPERS["gpt2"], s).model.n_head for s in PAPERS["gpt2"].sizes}
     assert heads == {"small": 12, "medium": 16, "large": 20, "xl": 25}
@@ -162,13 +237,12 @@ def test_overrides_reach_the_config_and_specs_are_not_mutated():
     assert dataclasses.is_dataclass(spec) and spec.recipe.model.n_layer == 12
 
 
-def test_user_overrides_keep_the_recipe_fractions():
-    """--set of the run length or width is part of the scale: warmup stays the recipe's fraction
-    and GPT-1's MLP stays 4x, unless the user sets those too."""
+def test_user_overrides_keep_the_rule():
+    """--set of the run length or width is part of the scale: the schedule rule applies to the
+    new length and GPT-1's MLP stays 4x, unless the user sets those too."""
     spec = PAPERS["gpt2"]
-    small = resolve(spec, None, "small")
     short = resolve(spec, None, "small", ["train.tokens=5000000"])
-    assert abs(short.schedule.warmup_tokens - small.schedule.warmup_tokens / 10) <= 1
+    assert short.schedule.warmup_tokens == warmup_rule(resolve(spec, None, "paper"), short)
     assert short.schedule.warmup_tokens < short.train.tokens
     fixed = resolve(spec, None, "small", ["train.tokens=5000000", "schedule.warmup_tokens=7"])
     assert fixed.schedule.warmup_tokens == 7

@@ -117,42 +117,54 @@ def test_gpt2_tiny_report(runs):
     md, png, js = (reports / f"gpt2-tiny.{ext}" for ext in ("md", "png", "json"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads(js.read_text())
-    for key in ("paper", "scale", "device", "runs", "final_loss", "final_val_loss", "tokens",
-                "wall_s", "tokens_per_s", "params"):
-        assert key in result, key
-    assert (result["paper"], result["scale"], result["device"], result["runs"]) == \
-        ("gpt2", "tiny", "cpu", 1)
-    for key in ("final_loss", "final_val_loss"):
-        stats = result[key]
-        assert stats["min"] == stats["mean"] == stats["max"] == pytest.approx(summary[key])
-    assert result["tokens"] == summary["tokens"] and result["params"] == summary["params"]
-    assert result["wall_s"]["mean"] == pytest.approx(summary["wall_s"])
-    assert result["tokens_per_s"]["mean"] > 0
+    assert (result["paper"], result["scale"], result["device"], result["params"]) == \
+        ("gpt2", "tiny", "cpu", summary["params"])
+    assert result["headline_runs"] == {"reference": [], "yours": [run_dir.name]}
+    yours = result["stats"]["yours"]
+    for key, name in (("final_loss", "final_loss"), ("final_val_loss", "val_loss (slice)"),
+                      ("val_loss_full", "val_loss (whole split)"), ("wall_s", "wall_s")):
+        stats = yours[name]
+        assert stats["n"] == 1 and stats["min"] == stats["mean"] == stats["max"] == \
+            pytest.approx(summary[key])
+    assert yours["tokens_per_s"]["mean"] > 0
+    assert all("unknown" not in c for c in result["run_commits"] + [result["report_commit"]])
     text = md.read_text()
     assert text.startswith("# GPT-2")
     assert "python -m repro gpt2 --scale tiny" in text and "gpt2-tiny.png" in text
     assert "124,439,808" in text                    # the parameter table of the paper sizes
-    assert (reports / "runs" / "gpt2-tiny" / run_dir.name / "metrics.jsonl").is_file()
+    assert "| paper (source) | inferred (source) |" in text
+    assert not (reports / "runs").exists()          # a report writes no evidence
 
 
-def test_report_evidence_mirrors_the_reported_runs(runs, cli):
-    """reports/runs/<stem>/ holds exactly the reported runs' evidence, and a clone that has
-    only that folder can rebuild the report from it."""
+def test_reference_evidence_is_only_read(runs, cli, tmp_path):
+    """--add copies a run into the reference evidence (marked EVIDENCE.json); reports read it
+    beside the user's runs and never change either; --reference rebuilds the committed report
+    from the evidence alone; --resume refuses the copy, naming the run."""
     if "gpt2" not in runs:
         pytest.skip("the gpt2 run was not selected")
     _, run_dir = _finished(runs, "gpt2")
-    reports = runs["gpt2"]["reports"]
-    evidence = reports / "runs" / "gpt2-tiny"
-    stale = evidence / "20000101-000000-s0-000000"     # a run no longer in runs/
-    stale.mkdir()
-    (stale / "metrics.jsonl").write_text("{}\n")
-    for root in (run_dir.parent.parent, reports / "runs"):
-        rc, _, err = cli("report", "gpt2", "--scale", "tiny", "--runs", root, "--out", reports)
-        assert rc == 0, err
-        assert not stale.exists()
-        assert sorted(p.name for p in evidence.iterdir()) == [run_dir.name]
-        assert (evidence / run_dir.name / "metrics.jsonl").read_bytes() == \
-            (run_dir / "metrics.jsonl").read_bytes()
+    ref = tmp_path / "reports"
+    rc, out, err = cli("report", "gpt2", "--scale", "tiny", "--runs", run_dir.parent.parent,
+                       "--reference-dir", ref, "--reference", "--add", run_dir)
+    assert rc == 0, err
+    copy = ref / "runs" / "gpt2-tiny" / run_dir.name
+    assert json.loads((copy / "EVIDENCE.json").read_text())["run"] == str(run_dir.resolve())
+    assert (copy / "metrics.jsonl").read_bytes() == (run_dir / "metrics.jsonl").read_bytes()
+    assert (ref / "gpt2-tiny.md").is_file()
+    evidence = {p: p.read_bytes() for p in (ref / "runs").rglob("*") if p.is_file()}
+    original = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    # yours beside the reference: the same run twice, once from each place
+    rc, _, err = cli("report", "gpt2", "--scale", "tiny", "--runs", run_dir.parent.parent,
+                     "--reference-dir", ref, "--out", tmp_path / "local")
+    assert rc == 0, err
+    result = json.loads((tmp_path / "local" / "gpt2-tiny.json").read_text())
+    assert result["headline_runs"] == {"reference": [run_dir.name], "yours": [run_dir.name]}
+    assert {p: p.read_bytes() for p in (ref / "runs").rglob("*") if p.is_file()} == evidence
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == original
+    rc, out, err = cli("gpt2", "--resume", copy, "--no-progress")
+    assert rc == 2 and err.strip().splitlines() == [
+        f"repro: error: --resume {copy}: this is a report's evidence copy, not a run; the run "
+        f"is at {run_dir.resolve()}"]
 
 
 @pytest.mark.parametrize("paper", [p for p in ORDER if p not in SLOW])
@@ -164,10 +176,13 @@ def test_demo_extras(runs, paper):
         assert held["heldout_problems"] == 1000     # minGPT's held-out set size
         assert summary["heldout_accuracy"] == pytest.approx(1 - held["heldout_errors"] / 1000)
     elif paper in ("igpt", "imagegpt"):
-        acc = json.loads((run_dir / "probe.json").read_text())["probe_accuracy_per_layer"]
-        # 10 classes: chance is 10%; measured 22-25% per layer on these tiny runs
-        assert len(acc) == 2 and min(acc) > 0.15
-        assert summary["probe_best_layer"] == acc.index(max(acc)) + 1
+        probe = json.loads((run_dir / "probe.json").read_text())
+        acc = probe["probe_val_accuracy_per_layer"]
+        # 10 classes: chance is 10%; measured 20-30% per layer on these tiny runs
+        assert len(acc) == 2 and min(acc) > 0.15 and probe["probe_test_accuracy"] > 0.15
+        assert summary["probe_best_layer"] == acc.index(max(acc)) + 1   # chosen on validation
+        assert (probe["probe_val_images"], probe["probe_test_images"]) == (100, 2000)
+        assert summary["test_loss"] > 0 and summary["val_loss_full"] > 0
         assert (run_dir / "samples.png").read_bytes()[:4] == b"\x89PNG"
     else:
         assert (run_dir / "sample.txt").read_text().strip()

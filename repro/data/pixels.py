@@ -1,15 +1,16 @@
 """Image modelling task (iGPT, minGPT's play_image): images -> palette tokens -> sequences.
 
-The palette is fitted on training pixels with a fixed seed (0), independent of the run
-seed, so every seed of a run trains on the same tokens. With the model's sos_token the whole
-image is predicted (x = y = the pixels); without it, pixel t+1 from pixels <= t.
-At the end: bits per pixel, a grid of real vs sampled images, and a linear probe of the
-average-pooled output of every layer on held-out images (iGPT §2.3).
+Splits as iGPT §3 made them: a fixed 10% of the TRAIN images (seed 0) is the validation split,
+used during training and to choose the probe's layer; the test images are scored once, at the
+end (test loss and the probe's test accuracy). The palette is fitted on the remaining training
+pixels with a fixed seed, independent of the run seed, so every seed trains on the same tokens.
+With the model's sos_token the whole image is predicted (x = y = the pixels); without it,
+pixel t+1 from pixels <= t. At the end: a grid of real vs sampled images and the linear probe
+(repro.transfer.probe).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 
 import numpy as np
 import torch
@@ -18,7 +19,16 @@ from ..config import Config
 from ..errors import check
 from . import images as im
 
-PROBE_TRAIN = 5000   # images whose features train each layer's probe
+VAL_FRACTION = 0.1   # iGPT §3: 10% of the training images held out (CIFAR, STL)
+SAMPLE_SCALE = 4     # the sample grid is enlarged (nearest neighbour) so 32-px images are visible
+
+
+def split_train_val(n: int, fraction: float = VAL_FRACTION, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """(train indices, val indices): a fixed shuffle of the n training images, the last
+    `fraction` of it held out; both sorted, so the order of the images is kept."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, round(n * fraction))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
 class ImageTask:
@@ -26,10 +36,13 @@ class ImageTask:
         self.cfg, d = cfg, cfg.data
         self.sos = cfg.model.sos_token
         sets = im.load_images(d)
-        (xtr, self.ytr), (xva, self.yva) = sets["train"], sets["val"]
+        (xall, yall), (xte, self.yte) = sets["train"], sets["val"]
+        tr, va = split_train_val(len(xall))
+        (xtr, self.ytr), (xva, self.yva) = (xall[tr], yall[tr]), (xall[va], yall[va])
         self.palette = im.fit_palette(xtr.reshape(-1, 3), k=d.palette_size, seed=0)
-        self.train_tokens, self.val_tokens = im.encode(xtr, self.palette), im.encode(xva, self.palette)
-        self.val_images = xva
+        self.train_tokens, self.val_tokens, self.test_tokens = (
+            im.encode(x, self.palette) for x in (xtr, xva, xte))
+        self.test_images = xte
         self.vocab_size = d.palette_size
         self.T = d.image_size ** 2 - (0 if self.sos else 1)
         check(cfg.model.block_size >= self.T,
@@ -44,12 +57,19 @@ class ImageTask:
             return {"x": tokens, "y": tokens}
         return {"x": tokens[:, :-1], "y": tokens[:, 1:]}
 
+    def _batches(self, tokens: torch.Tensor, batch_size: int) -> list[dict]:
+        return [self._batch(tokens[i:i + batch_size]) for i in range(0, len(tokens), batch_size)]
+
     def train_batch(self, items: np.ndarray) -> dict:
         return self._batch(self.train_tokens[torch.from_numpy(items)])
 
     def val_batches(self, batch_size: int) -> list[dict]:
-        return [self._batch(self.val_tokens[i:i + batch_size])
-                for i in range(0, len(self.val_items), batch_size)]
+        return self._batches(self.val_tokens[:len(self.val_items)], batch_size)
+
+    def final_evaluations(self, batch_size: int) -> dict[str, list[dict]]:
+        """Scored once, at the end: the whole validation split and the test set."""
+        return {"val_loss_full": self._batches(self.val_tokens, batch_size),
+                "test_loss": self._batches(self.test_tokens, batch_size)}
 
     def batch_hash(self, items: np.ndarray) -> str:
         return hashlib.sha1(self.train_batch(items)["x"].numpy().tobytes()).hexdigest()[:12]
@@ -59,6 +79,8 @@ class ImageTask:
         digest = hashlib.sha1(self.train_tokens.numpy().tobytes()).hexdigest()[:16]
         return {"kind": "images", "source": d.dataset or d.path or d.source,
                 "train_images": self.n_train, "val_images": len(self.val_tokens),
+                "val_images_per_eval": len(self.val_items), "test_images": len(self.test_tokens),
+                "val_split": f"{VAL_FRACTION:.0%} of the training images (seed 0)",
                 "image_size": d.image_size, "palette_size": d.palette_size,
                 "data_hash": digest, "tokens_per_item": d.image_size ** 2}
 
@@ -66,36 +88,22 @@ class ImageTask:
         return {"name": "palette", "state": {"centres": self.palette.tolist()}}
 
     @torch.no_grad()
-    def features(self, model, tokens: torch.Tensor, device, batch: int = 64) -> list[torch.Tensor]:
-        """Average-pooled output of every block, one (N, d) tensor per layer."""
-        out = None
-        for i in range(0, len(tokens), batch):
-            x = self._batch(tokens[i:i + batch].to(device))["x"]
-            _, layers = model.hidden_states(x, return_all=True)
-            pooled = [h.float().mean(dim=1).cpu() for h in layers]
-            out = pooled if out is None else [torch.cat([a, b]) for a, b in zip(out, pooled)]
-        return out
-
-    @torch.no_grad()
-    def finish(self, model, device, run_dir) -> dict:
-        from ..probe import probe_layers
+    def finish(self, model, device, run) -> dict:
+        from ..transfer.probe import probe_run
         s = self.cfg.data.image_size
-        im.save_palette(run_dir / "palette.npy", self.palette)
+        im.save_palette(run / run.PALETTE, self.palette)
         torch.manual_seed(0)
         n = 16
-        prefix = self.val_tokens[:n, :0 if self.sos else 1].to(device)
+        prefix = self.test_tokens[:n, :0 if self.sos else 1].to(device)
         samples = model.generate(prefix, s * s - prefix.size(1), temperature=1.0)
-        grid = np.concatenate([im.image_grid(self.val_images[:n], nrow=8),
+        grid = np.concatenate([im.image_grid(self.test_images[:n], nrow=8),
                                im.image_grid(im.decode(samples.cpu(), self.palette, s), nrow=8)])
-        _save_png(run_dir / "samples.png", grid)
-        k = min(PROBE_TRAIN, self.n_train)
-        train_f = self.features(model, self.train_tokens[:k], device)
-        val_f = self.features(model, self.val_tokens, device)
-        acc = probe_layers(list(zip(train_f, val_f)), self.ytr[:k], self.yva)
-        result = {"probe_accuracy_per_layer": acc, "probe_best_layer": int(np.argmax(acc)) + 1,
-                  "probe_train_images": k, "probe_test_images": len(self.yva)}
-        (run_dir / "probe.json").write_text(json.dumps(result, indent=2))
-        return result
+        _save_png(run / run.SAMPLES, grid.repeat(SAMPLE_SCALE, 0).repeat(SAMPLE_SCALE, 1))
+        result = probe_run(model, lambda t: self._batch(t)["x"], device,
+                           (self.train_tokens, self.ytr), (self.val_tokens, self.yva),
+                           (self.test_tokens, self.yte))
+        run.write_json(run.PROBE, result)
+        return {k: result[k] for k in ("probe_best_layer", "probe_test_accuracy")}
 
 
 def _save_png(path, array: np.ndarray) -> None:

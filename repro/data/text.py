@@ -34,8 +34,18 @@ class TextTask:
         return self._windows(self.data.train, items, self.stride)
 
     def val_batches(self, batch_size: int) -> list[dict]:
-        return [self._windows(self.data.val, self.val_items[i:i + batch_size], self.T)
-                for i in range(0, len(self.val_items), batch_size)]
+        """The fixed slice evaluated during training: the first windows of the validation
+        split (the opening of its first document), up to train.eval_tokens."""
+        return self._val_windows(self.val_items, batch_size)
+
+    def final_evaluations(self, batch_size: int) -> dict[str, list[dict]]:
+        """Once, at the end: every whole window of the validation split."""
+        return {"val_loss_full": self._val_windows(np.arange((len(self.data.val) - 1) // self.T),
+                                                   batch_size)}
+
+    def _val_windows(self, items: np.ndarray, batch_size: int) -> list[dict]:
+        return [self._windows(self.data.val, items[i:i + batch_size], self.T)
+                for i in range(0, len(items), batch_size)]
 
     def batch_hash(self, items: np.ndarray) -> str:
         return hashlib.sha1(self.train_batch(items)["x"].numpy().tobytes()).hexdigest()[:12]
@@ -43,13 +53,14 @@ class TextTask:
     def describe(self) -> dict:
         return {"kind": "text", "tokenizer": self.tokenizer.name, "vocab_size": self.vocab_size,
                 "train_tokens": int(len(self.data.train)), "val_tokens": int(len(self.data.val)),
+                "val_tokens_per_eval": int(len(self.val_items) * self.T),
                 "data_hash": self.data.cache_key[:16], "tokens_per_item": self.T}
 
     def tokenizer_state(self) -> dict:
         return {"name": self.tokenizer.name, "state": self.tokenizer.state()}
 
     @torch.no_grad()
-    def finish(self, model, device, run_dir) -> dict:
+    def finish(self, model, device, run) -> dict:
         """A text sample from the trained model, prompted with the start of the val split."""
         if not self.sample_tokens:
             return {}
@@ -57,5 +68,5 @@ class TextTask:
         torch.manual_seed(0)
         out = model.generate(prompt, self.sample_tokens, temperature=0.8, top_k=40)
         text = self.tokenizer.decode(out[0].tolist())
-        (run_dir / "sample.txt").write_text(text)
+        (run / run.SAMPLE).write_text(text)
         return {"sample": text}

@@ -1,21 +1,20 @@
 """The papers' tokenizers, built offline from the files shipped in repro/assets.
 
 - gpt2: GPT-2/GPT-3 byte-level BPE (r50k) through tiktoken; `<|endoftext|>` (50256) ends each document.
-- gpt1: GPT-1's 40,478-token lower-casing BPE through transformers' Rust-backed OpenAIGPTTokenizerFast
-  (BertNormalizer + BertPreTokenizer + BPE with `</w>`), ~3x faster than pure Python even on 2 cores.
-  The tests check it against a port of the 4.x pure-Python tokenizer on real book text; over all 679k
-  non-empty lines of the books they differ on 2 Greek lines only (Python lower-cases a word-final capital
-  sigma to 'ς', Rust to 'σ'). The original ftfy/spaCy front end is not reproduced. GPT-1 has no
-  end-of-text token, so documents are simply concatenated (eot_id None).
+- gpt1: GPT-1's 40,478-token lower-casing BPE behind ftfy and spaCy's English tokenizer, as the
+  paper's released code runs it (GPT1Tokenizer). GPT-1 has no end-of-text token, so documents are
+  simply concatenated (eot_id None).
 - char: one id per distinct character of the corpus (minGPT / nanoGPT shakespeare_char).
 
 Every tokenizer has: name, vocab_size, eot_id, encode, encode_batch, decode and state() (JSON-able; passed
-back to get_tokenizer it rebuilds the same tokenizer, and it is part of the token-cache key).
+back to get_tokenizer it rebuilds the same tokenizer, and it is part of the token-cache key). Those with a
+transformers equivalent (HF_TOKENIZERS) also give hf_tokenizer() and hf_special_id for an export.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from ..errors import ReproError, check
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 NAMES = ("gpt2", "gpt1", "char")
+HF_TOKENIZERS = ("gpt2", "gpt1")   # those with a transformers equivalent (written by export)
 
 
 def _file_hashes(*paths: Path) -> dict[str, str]:
@@ -70,52 +70,141 @@ class GPT2Tokenizer:
     def state(self) -> dict:
         return {"files": self._files}
 
+    hf_special_id = eot_id   # written as bos/eos of an exported model
+
+    def hf_tokenizer(self, max_len: int):
+        """transformers' GPT2TokenizerFast from the shipped files (same ids as ours)."""
+        import json
+
+        from transformers import GPT2TokenizerFast
+        d = ASSETS / "gpt2-bpe"
+        # transformers 5: the Rust-backed class takes the parsed vocab and merges as pairs;
+        # vocab.bpe's first line is a header.
+        vocab = json.loads((d / "encoder.json").read_text("utf-8"))
+        lines = (d / "vocab.bpe").read_text("utf-8").splitlines()[1:]
+        return GPT2TokenizerFast(vocab=vocab, merges=[tuple(m.split(" ")) for m in lines if m],
+                                 model_max_length=max_len)
+
+
+# GPT-1's text standardisation before spaCy (C1 text_utils.py, as papers/FACTS.md §1.2 cites it):
+# dashes to "-", an ellipsis to "...", an acute accent to an apostrophe; runs of these
+# punctuation marks set apart by spaces; every newline (with the whitespace around it) becomes
+# one " \n "; other whitespace runs one space.
+_GPT1_REPLACE = (("\u2014", "-"), ("\u2013", "-"), ("\u2015", "-"), ("\u2026", "..."),
+                 ("\u00b4", "'"))
+_GPT1_PUNCT = re.compile(r"""(-+|~+|!+|"+|;+|\?+|\++|,+|\)+|\(+|\\+|/+|\*+|\[+|\]+|\}+|\{+|\|+|_+)""")
+_GPT1_NEWLINE = re.compile(r"\s*\n\s*")
+_GPT1_SPACES = re.compile(r"[^\S\n]+")
+GPT1_PIPELINE = "ftfy.fix_text > standardise > spacy.blank('en').tokenizer > lower > BPE"
+
+
+def gpt1_standardise(text: str) -> str:
+    for a, b in _GPT1_REPLACE:
+        text = text.replace(a, b)
+    text = _GPT1_PUNCT.sub(r" \1 ", text)
+    text = _GPT1_NEWLINE.sub(" \n ", text)
+    return _GPT1_SPACES.sub(" ", text).strip()
+
 
 class GPT1Tokenizer:
+    """GPT-1's tokenizer as its released code runs it (C1 text_utils.py): ftfy.fix_text, the
+    standardisation above, spaCy's rule-based English tokenizer (a blank pipeline: no model to
+    download), lower case, then the 40,000-merge BPE with word-final "</w>" symbols; a symbol
+    not in the vocabulary becomes id 0 (<unk>). A newline is the token "\n</w>".
+
+    ftfy and spaCy are imported on the first encode, so a run whose tokens are already in the
+    cache never needs them."""
     name = "gpt1"
     vocab_size = 40478
     eot_id = None
+    unk_id = 0
+    newline = "\n</w>"
 
     def __init__(self):
-        # The Fast name: in 4.x the Rust-backed class (OpenAIGPTTokenizer was pure Python), in 5.x an
-        # alias of OpenAIGPTTokenizer, which is Rust-backed there.
-        from transformers import OpenAIGPTTokenizerFast
-
         d = ASSETS / "gpt1-bpe"
-        vocab, merges = d / "encoder_bpe_40000.json", d / "vocab_40000.bpe"
-        self._files = _file_hashes(vocab, merges)
-        # Positional: transformers 5 names these vocab/merges, 4.x vocab_file/merges_file (and 5.x
-        # silently ignores the 4.x keywords, giving an empty vocabulary).
-        hf = OpenAIGPTTokenizerFast(str(vocab), str(merges))
-        check(len(hf) == self.vocab_size, f"OpenAIGPTTokenizerFast loaded {len(hf)} tokens from {vocab}, "
-                                          f"expected {self.vocab_size}")
-        self._tok = hf.backend_tokenizer  # the Rust tokenizer: batch encoding runs on all cores
+        self._vocab_path, self._merges_path = d / "encoder_bpe_40000.json", d / "vocab_40000.bpe"
+        self._files = _file_hashes(self._vocab_path, self._merges_path)
+        self._bpe = self._nlp = None
 
-    def encode(self, text: str) -> list[int]:
-        return self._tok.encode(text, add_special_tokens=False).ids
+    @property
+    def hf_special_id(self) -> int:
+        """GPT-1 has no end-of-text token; an exported model marks sequence ends with the
+        newline token, which its corpus uses between paragraphs."""
+        return self._vocab()[self.newline]
+
+    def _vocab(self) -> dict:
+        import json
+        if not hasattr(self, "_vocab_cache"):
+            self._vocab_cache = json.loads(self._vocab_path.read_text("utf-8"))
+            check(len(self._vocab_cache) == self.vocab_size,
+                  f"{self._vocab_path}: {len(self._vocab_cache)} tokens, expected {self.vocab_size}")
+        return self._vocab_cache
+
+    def _load(self):
+        if self._bpe is not None:
+            return
+        try:
+            import ftfy
+            import spacy
+        except ImportError as e:
+            raise ReproError(f"the gpt1 tokenizer needs ftfy and spaCy ({e.name} is missing): "
+                             f"pip install ftfy spacy") from None
+        from tokenizers import Tokenizer
+        from tokenizers.models import BPE
+        merges = [tuple(m.split()) for m in self._merges_path.read_text("utf-8").split("\n")[1:]
+                  if m.strip()]
+        # The Rust BPE applies the merges by rank exactly as C1's bpe(); words arrive split.
+        self._bpe = Tokenizer(BPE(self._vocab(), merges, end_of_word_suffix="</w>",
+                                  unk_token="<unk>", fuse_unk=False))
+        self._fix, self._nlp = ftfy.fix_text, spacy.blank("en").tokenizer
+
+    def words(self, texts: list[str]) -> list[list[str]]:
+        """The lower-cased words of each text after ftfy, standardisation and spaCy; a newline is
+        the word "\n". Lines are tokenized one at a time (spaCy sees a newline as a token of
+        its own, so this changes nothing and keeps memory small for a whole book)."""
+        self._load()
+        out = []
+        for text in texts:
+            lines = gpt1_standardise(self._fix(text)).split(" \n ")
+            words = []
+            for i, doc in enumerate(self._nlp.pipe(lines, batch_size=256)):
+                if i:
+                    words.append("\n")
+                words += [t.text.lower() for t in doc if not t.is_space]
+            out.append(words)
+        return out
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        # Line by line: the pre-tokenizer splits on whitespace anyway, so the ids are the same, and
-        # the Rust side's per-character alignment tables for a whole book (a document of the books
-        # corpus) would take gigabytes. Lines go in slices so the batch's memory stays bounded.
-        lines = [text.split("\n") for text in texts]
-        flat = [line for doc in lines for line in doc]
-        ids = []
-        for i in range(0, len(flat), 65536):
-            ids += [e.ids for e in self._tok.encode_batch_fast(flat[i:i + 65536],
-                                                               add_special_tokens=False)]
-        out, at = [], 0
-        for doc in lines:
-            out.append([t for line in ids[at:at + len(doc)] for t in line])
-            at += len(doc)
+        newline = self.hf_special_id
+        out = []
+        for words in self.words(texts):
+            ids = [] if not words else [e.ids for e in self._bpe.encode_batch(
+                [[w] for w in words], is_pretokenized=True, add_special_tokens=False)]
+            out.append([newline if w == "\n" else t for w, e in zip(words, ids) for t in e])
         return out
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_batch([text])[0]
 
     def decode(self, ids) -> str:
         # Lower-cased, punctuation space-separated ("hello , world ."); <unk> stays visible.
-        return self._tok.decode([int(i) for i in ids], skip_special_tokens=False)
+        inv = getattr(self, "_inv", None) or {v: k for k, v in self._vocab().items()}
+        self._inv = inv
+        return "".join(inv[int(i)] for i in ids).replace("</w>", " ").replace("\n ", "\n")
 
     def state(self) -> dict:
-        return {"files": self._files}
+        return {"files": self._files, "pipeline": GPT1_PIPELINE}
+
+    def hf_tokenizer(self, max_len: int):
+        """transformers' OpenAIGPTTokenizer over the same files. Its front end is BERT's basic
+        tokenizer, not ftfy + spaCy, so on quotes, dashes and newlines its ids differ from ours;
+        bos/eos are the newline token (see hf_special_id)."""
+        from transformers import OpenAIGPTTokenizerFast
+        # Positional: transformers 5 names these vocab/merges, 4.x vocab_file/merges_file.
+        tok = OpenAIGPTTokenizerFast(str(self._vocab_path), str(self._merges_path),
+                                     model_max_length=max_len)
+        tok.add_special_tokens({"bos_token": self.newline, "eos_token": self.newline})
+        return tok
 
 
 class CharTokenizer:

@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import Parser
-from .errors import ReproError
+from . import Parser
+from ..errors import ReproError
 
 COLUMNS = [  # header, row field, format
     ("row", "name", "{}"), ("tokens/s", "tokens_per_s", "{:,.0f}"),
@@ -59,7 +59,7 @@ def table(rows: list[dict]) -> str:
 
 
 def to_markdown(doc: dict) -> str:
-    from .bench import attention_time_ratio
+    from ..bench import attention_time_ratio
     mm = doc.get("matmul_tflops")
     ratio = doc.get("attention_time_ratio")
     head = [f"# Training-step benchmark: {doc['device']}", "",
@@ -88,7 +88,7 @@ def merge_earlier(doc: dict, path: Path, ran: list[str]) -> dict:
     """A --rows run replaces only its own pairs in an earlier report of the same device, so
     rows skipped by the time budget can be run alone without losing the others. Each pair
     is still timed within one process; the merged rows say which pairs came from before."""
-    from .bench import DISPLAY, attention_time_ratio, in_display_order
+    from ..bench import DISPLAY, attention_time_ratio, in_display_order
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -115,7 +115,7 @@ def write(doc: dict, out: Path, ran: list[str] | None = None) -> tuple[Path, Pat
 
 
 def main(argv: list[str]) -> None:
-    from . import bench
+    from .. import bench
     p = Parser(prog="repro bench", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the JSON document last")
     p.add_argument("--quick", action="store_true", help="tiny CPU smoke run, no compile")

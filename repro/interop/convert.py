@@ -1,5 +1,5 @@
-"""Hugging Face interop: our GPT <-> GPT2LMHeadModel / OpenAIGPTLMHeadModel /
-ImageGPTForCausalImageModeling, checked by comparing logits.
+"""Conversion between our GPT and transformers' GPT2LMHeadModel / OpenAIGPTLMHeadModel /
+ImageGPTForCausalImageModeling, and the logit comparison that checks it.
 
 The HF family follows from the structural switches, never from a paper name (FAMILIES).
 What differs between the layouts, and how it is mapped:
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import ModelConfig
-from .errors import ReproError, check
-from .model import GPT, build_model
+from ..config import ModelConfig
+from ..errors import ReproError, check
+from ..model import GPT, build_model
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 BUFFERS = (".attn.bias", ".attn.masked_bias")
@@ -47,15 +47,16 @@ FAMILIES = {  # (norm_position, final_norm, norm) -> the HF family with that blo
     ("pre", True, "layernorm"): Family(
         "gpt2", "GPT2LMHeadModel", "GPT2Config", ("transformer.wte", "transformer.wpe"),
         "activation_function", {"gelu_tanh": ("gelu_new", "gelu_pytorch_tanh"), "gelu": ("gelu",),
-                                "gelu2": ("quick_gelu",)}, "gpt2"),
+                                "gelu2": ("quick_gelu",)}, "scaled_residual"),
     ("post", False, "layernorm"): Family(  # HF Block: n = ln_1(x + a); h = ln_2(n + mlp(n))
         "openai-gpt", "OpenAIGPTLMHeadModel", "OpenAIGPTConfig",
         ("transformer.tokens_embed", "transformer.positions_embed"),
-        "afn", {"gelu_tanh": ("gelu",)}, "gpt1", has_inner=False),  # its ACT_FNS["gelu"] is gelu_new
+        "afn", {"gelu_tanh": ("gelu",)}, "normal", has_inner=False),  # its ACT_FNS["gelu"] is gelu_new
     ("pre", True, "rmsnorm"): Family(  # ImageGPTLayerNorm: x / sqrt(mean(x^2) + eps) * g
         "imagegpt", "ImageGPTForCausalImageModeling", "ImageGPTConfig",
         ("transformer.wte", "transformer.wpe"), "activation_function",
-        {"gelu2": ("quick_gelu",), "gelu_tanh": ("gelu_new",), "gelu": ("gelu",)}, "igpt",
+        {"gelu2": ("quick_gelu",), "gelu_tanh": ("gelu_new",), "gelu": ("gelu",)},
+        "sparse_transformer",
         sos_row=True, zero_bias_is_none=True),
 }
 BY_TYPE = {f.model_type: f for f in FAMILIES.values()}
@@ -98,8 +99,9 @@ def family_of(cfg: ModelConfig) -> Family:
     return fam
 
 
-def hf_config(cfg: ModelConfig):
-    """Our ModelConfig -> the HF config of its family (dropouts and eps included)."""
+def hf_config(cfg: ModelConfig, special_id: int | None = None):
+    """Our ModelConfig -> the HF config of its family (dropouts and eps included). special_id:
+    the tokenizer's end-of-text id, written as bos and eos (None: the model has none)."""
     fam = family_of(cfg)
     kw = dict(vocab_size=cfg.vocab_size + fam.sos_row, n_positions=cfg.block_size, n_embd=cfg.n_embd,
               n_layer=cfg.n_layer, n_head=cfg.n_head, layer_norm_epsilon=cfg.norm_eps,
@@ -107,8 +109,9 @@ def hf_config(cfg: ModelConfig):
               tie_word_embeddings=cfg.tie_embeddings, **{fam.act_key: fam.acts[cfg.activation][0]})
     if fam.has_inner:
         kw["n_inner"] = None if cfg.inner == 4 * cfg.n_embd else cfg.inner
-    if fam.model_type == "gpt2":  # HF defaults to GPT-2's <|endoftext|>; only valid for its vocab
-        kw["bos_token_id"] = kw["eos_token_id"] = 50256 if cfg.vocab_size == 50257 else None
+    # HF's GPT-2 config defaults both to its tokenizer's <|endoftext|>: wrong for any other
+    # vocabulary, so they are always set from the tokenizer the caller names, or cleared.
+    kw["bos_token_id"] = kw["eos_token_id"] = special_id
     return _tf(fam.config_cls)(**kw)
 
 
@@ -287,29 +290,3 @@ def greedy_match(ours: GPT, hf, prompt, n: int = 20) -> bool:
         hf.generation_config.eos_token_id = eos
     b = b[:, x.size(1):]
     return a.shape == b.shape and bool(torch.equal(a, b))
-
-
-# ---- verification and counts (implemented in cli_parity / cli_export; the API lives here) ---------
-def parity(paper: str, size: str, hf=None, seed: int = 0, reduced: dict | None = None,
-           seq_len: int | None = None) -> dict:
-    """Logit parity ours <-> HF for one paper size: max_abs_diff (HF -> ours),
-    round_trip_max_abs_diff (ours -> HF -> ours), greedy_match, config_match, params_ours,
-    params_hf. Random weights of the exact (or `reduced`) config unless hf names a folder or
-    hub id. See repro.cli_parity.parity."""
-    from .cli_parity import parity as run
-    return run(paper, size, hf=hf, seed=seed, reduced=reduced, seq_len=seq_len)
-
-
-def param_rows(spec) -> list[dict]:
-    """Per size: published, formula (FACTS §5), ours, hf, note. See repro.cli_parity."""
-    from .cli_parity import param_rows as rows
-    return rows(spec)
-
-
-# ---- export a run --------------------------------------------------------------------------------
-def export(run_dir, out_dir, seed: int = 0) -> dict:
-    """Run folder (config.json + newest verified checkpoint) -> HF folder (safetensors) plus
-    the tokenizer when the run used a shipped BPE; loaded back with AutoModelForCausalLM
-    (ImageGPT: its own class) and checked against our logits. Lives in cli_export."""
-    from .cli_export import export_run
-    return export_run(run_dir, out_dir, seed)

@@ -1,0 +1,90 @@
+"""`python -m repro parity <paper> [--size S] [--hf PATH_OR_ID] [--full] [--save] [--json]
+[--params]`: our GPT against the transformers class of its structure (repro.interop.parity).
+
+Without --size every size of the paper is tested; by default each keeps its full structure
+(heads, vocabulary, context, every switch) at 2 layers and 16-wide heads, so a paper takes
+seconds on a CPU; --full uses the exact sizes (up to three fp32 copies of the model in RAM at
+once: ~19 GB for GPT-2 XL). --save writes the artifact reports read (reports/parity/<paper>.json).
+Exits 2 when a logit difference exceeds 1e-4 or greedy decoding differs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from ..errors import ReproError
+from . import Parser, papers, spec_of
+from .train import REPORTS
+
+
+def _table(rows: list[dict], cols: list[tuple]) -> str:
+    cells = [[h for h, _ in cols]] + [[fmt(r) for _, fmt in cols] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def main(argv: list[str]) -> None:
+    p = Parser(prog="repro parity", description="Logit parity with Hugging Face transformers.")
+    p.add_argument("paper", choices=list(papers()))
+    p.add_argument("--size", help="one size (default: every size; with --hf: the matching one)")
+    p.add_argument("--hf", metavar="PATH_OR_ID", help="real weights: a local folder or a hub id")
+    p.add_argument("--full", action="store_true", help="exact sizes (default: 2 layers, 16-wide heads)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--params", action="store_true", help="also print the parameter-count table")
+    p.add_argument("--save", nargs="?", const=str(REPORTS / "parity"), metavar="DIR",
+                   help="write DIR/<paper>.json, the artifact reports read (default reports/parity)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    spec = spec_of(args.paper)
+    from ..interop.convert import config_from_hf, load_hf
+    from ..interop.parity import parity, param_rows, passed, reduced_overrides, structure
+    from ..spec import size_config
+    models = {s: size_config(spec, s).model for s in spec.sizes}
+    if args.size and args.size not in models:
+        raise ReproError(f"unknown size {args.size!r} for {spec.name}; choose from: {', '.join(models)}")
+    hf = load_hf(args.hf) if args.hf else None
+    sizes = [args.size] if args.size else list(models)
+    if hf is not None and not args.size:   # the size whose structure the checkpoint has
+        want = structure(config_from_hf(hf.config))
+        sizes = [next((s for s, m in models.items() if structure(m) == want), spec.default_size)]
+    results = []
+    for size in sizes:
+        cfg = models[size]
+        if hf is None and not args.full:
+            cfg = dataclasses.replace(cfg, **reduced_overrides(cfg))
+        results.append({"paper": spec.name, "size": size,
+                        **parity(cfg, hf=hf, seed=args.seed, seq_len=args.seq_len)})
+    if args.save:
+        from ..rundir import git_commit
+        out = Path(args.save) / f"{spec.name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"paper": spec.name, "commit": git_commit(),
+                                   "generated": time.strftime("%Y-%m-%d %H:%M"),
+                                   "command": " ".join(["python -m repro parity", *argv]),
+                                   "results": results}, indent=2) + "\n")
+    if args.json:
+        out = results if not args.params else {
+            "parity": results, "params": param_rows(models, spec.published_params)}
+        print(json.dumps(out, indent=2))
+    else:
+        e = lambda k: lambda r: f"{r[k]:.2e}"  # noqa: E731
+        print(_table(results, [
+            ("size", lambda r: f"{r['size']} ({r['n_layer']}x{r['n_embd']})"),
+            ("family", lambda r: r["family"]), ("max_abs_diff", e("max_abs_diff")),
+            ("round_trip", e("round_trip_max_abs_diff")),
+            ("greedy", lambda r: "same" if r["greedy_match"] else "DIFFERENT"),
+            ("config", lambda r: "match" if r["config_match"] else "differs from size"),
+            ("params ours", lambda r: f"{r['params_ours']:,}"), ("params hf", lambda r: f"{r['params_hf']:,}"),
+            ("s", lambda r: f"{r['seconds']:.1f}")]))
+        if args.params:
+            print()
+            print(_table(param_rows(models, spec.published_params), [
+                (k, (lambda k: lambda r: "-" if r[k] is None else f"{r[k]:,}" if isinstance(r[k], int)
+                     else str(r[k]))(k)) for k in ("size", "published", "formula", "ours", "hf", "note")]))
+    bad = [r["size"] for r in results if not passed(r)]
+    if bad:
+        raise ReproError(f"parity failed for {spec.name} size(s) {', '.join(bad)}: logit difference "
+                         f"> 1e-4 or greedy decoding differs")

@@ -1,0 +1,181 @@
+"""`python -m repro <paper> ...`: train a paper's recipe at a scale (or resume a run), then write
+its report beside the committed reference.
+
+--steps, --seed and --device are shorthands for --set train.steps/seed/device and go through
+the same override and validation path as every --set.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..errors import ReproError
+from . import Parser, spec_of
+
+REPORTS = Path("reports")   # the committed reference: reports/<group>.md and reports/runs/<group>/
+
+
+def parser(paper: str) -> Parser:
+    p = Parser(prog=f"repro {paper}", description=f"Train the {paper} recipe.")
+    p.add_argument("--size", help="model size (python -m repro list shows them)")
+    p.add_argument("--scale", default="tiny", help="tiny | small | medium | paper (default tiny)")
+    p.add_argument("--steps", type=int, help="stop after N steps of the recipe's schedule (the "
+                   "schedule itself is unchanged; N past its end is refused: to train longer or "
+                   "shorter set --set train.tokens=...)")
+    p.add_argument("--seed", type=int, help="seed of init, data order and dropout (default 0)")
+    p.add_argument("--out", default="runs", help="root folder of run folders (default runs)")
+    p.add_argument("--device", help="auto (default: CUDA if present) | cpu | cuda")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest good "
+                   "checkpoint (a run without one restarts from step 0 in place)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change any config value, e.g. optim.lr=3e-4 (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, train nothing")
+    p.add_argument("--json", action="store_true", help="print the plan or final summary as JSON")
+    p.add_argument("--report-dir", default=str(REPORTS / "local"),
+                   help="where the report goes (default reports/local, beside the committed "
+                        "reference reports/)")
+    p.add_argument("--no-report", action="store_true", help="do not write a report at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
+    return p
+
+
+def flag_overrides(args) -> list[str]:
+    """--steps/--seed/--device as --set pairs; --steps 0 or less is refused here (train.steps=0
+    in a config means "to the end of the schedule", which the flag never means)."""
+    if args.steps is not None and args.steps <= 0:
+        raise ReproError(f"--steps {args.steps}: must be positive; leave it out to train to the "
+                         f"end of the schedule")
+    flags = {"steps": args.steps, "seed": args.seed, "device": args.device}
+    return [f"train.{k}={v}" for k, v in flags.items() if v is not None]
+
+
+def resume_config(spec, run_dir: Path, overrides: list[str]):
+    """The saved config of run_dir with the overrides applied; a change of the model or the
+    seed is refused, and so is a run that already reached the steps asked for."""
+    from ..config import Config, apply_overrides, validate
+    from ..rundir import RunDir
+    run = RunDir(run_dir)
+    if run.is_evidence():
+        raise ReproError(f"--resume {run_dir}: this is a report's evidence copy, not a run; "
+                         f"the run is at {run.evidence_origin()}")
+    if not run.has_config():
+        raise ReproError(f"--resume {run_dir}: not a run folder (no {RunDir.CONFIG})")
+    run.lock().check_free()
+    saved = Config.from_dict(run.read_json(RunDir.CONFIG))
+    if saved.paper != spec.name:
+        raise ReproError(f"--resume {run_dir}: that run is {saved.paper!r}, not {spec.name!r}")
+    cfg = apply_overrides(saved, overrides)
+    changed = [(f"model.{k}", old, getattr(cfg.model, k)) for k, old in
+               saved.to_dict()["model"].items() if getattr(cfg.model, k) != old]
+    if cfg.train.seed != saved.train.seed:
+        changed.append(("train.seed", saved.train.seed, cfg.train.seed))
+    for key, old, new in changed:
+        raise ReproError(f"refusing to resume {run_dir}: {key} changed {old} -> {new}")
+    cfg = validate(cfg)
+    summary = run.read_optional(RunDir.SUMMARY)
+    if summary is not None:   # finished once: go on only from a checkpoint short of the goal
+        from ..checkpoint import newest_verified
+        from ..schedule import BatchPlan
+        want, newest = BatchPlan(cfg).total_steps, newest_verified(run.checkpoints)
+        if newest is None:
+            raise ReproError(f"--resume {run_dir}: the run finished and has no checkpoint to go "
+                             f"on from; it is left as it is")
+        done = int(newest.stem.split("-")[1])
+        if done >= want:
+            raise ReproError(f"--resume {run_dir}: the run already finished (step {done:,} of "
+                             f"{want:,}); it is left as it is. To go on, give --steps beyond "
+                             f"{done} (within the schedule) or start a new run")
+    return run, cfg
+
+
+def main(paper: str, argv: list[str]) -> None:
+    spec = spec_of(paper)
+    args = parser(paper).parse_args(argv)
+    if args.no_progress:  # also the data layer's "tokenizing" bars (datasets reads this at import)
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+        if "datasets" in sys.modules:
+            sys.modules["datasets"].disable_progress_bars()
+    overrides = args.overrides + flag_overrides(args)
+    if args.resume:
+        run, cfg = resume_config(spec, Path(args.resume), overrides)
+    else:
+        from ..spec import resolve
+        run, cfg = None, resolve(spec, args.size, args.scale, overrides)
+    if args.dry_run:
+        from ..plan import plan, print_plan
+        info = plan(cfg)
+        info["data"] = {"this run": cfg.data.dataset or cfg.data.path or cfg.data.source,
+                        "tokenizer": cfg.data.tokenizer, **spec.data}
+        print(json.dumps(info, indent=2) if args.json else print_plan(info))
+        return
+    summary = run_training(spec, cfg, args, run)
+    if not summary.get("is_main", True):
+        return
+    summary.pop("is_main", None)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    if not summary.get("interrupted") and not args.no_report:
+        write_run_report(spec, cfg, Path(summary["run_dir"]), Path(args.report_dir))
+
+
+def write_run_report(spec, cfg, run_dir: Path, report_dir: Path) -> None:
+    """The report of the runs root this run belongs to (the parent of its group folder), beside
+    the committed reference. The run is saved by now: a failure here says so and loses nothing."""
+    from ..report import write_report
+    try:
+        out = write_report(spec, cfg.scale, cfg.size, report_dir, runs_root=run_dir.parent.parent,
+                           reference_root=REPORTS / "runs",
+                           parity_file=REPORTS / "parity" / f"{spec.name}.json")
+    except Exception as e:   # noqa: BLE001 - any failure of the report, after a saved run
+        why = str(e) if isinstance(e, ReproError) else f"{type(e).__name__}: {e}"
+        raise ReproError(f"the run finished and is saved in {run_dir}, but its report could "
+                         f"not be written: {why.splitlines()[0] if why else ''}") from None
+    print(f"report: {out}", file=sys.stderr)
+
+
+def run_training(spec, cfg, args, run) -> dict:
+    if not args.no_progress:
+        print("repro: starting (importing torch and accelerate)", file=sys.stderr)
+    from accelerate.utils import broadcast_object_list
+
+    from ..rundir import RunDir, run_id
+    from ..spec import run_group
+    from ..trainer import Trainer, build_accelerator
+    acc = build_accelerator(cfg)
+    created = run is None
+    if created:  # the main process creates the folder; every rank uses its name
+        name = [None]
+        if acc.is_main_process:
+            group = Path(args.out) / run_group(spec, cfg.size, cfg.scale)
+            name[0] = str(RunDir.create(group, run_id(cfg.train.seed, args.overrides)))
+        broadcast_object_list(name)
+        run = RunDir(name[0])
+    # Taken outside the try: a lock refused because another run holds it is not ours to remove.
+    lock = run.lock().__enter__() if acc.is_main_process else None
+    log = (lambda m: print(m, file=sys.stderr)) if acc.is_main_process else (lambda m: None)
+    status = (lambda m: log(f"repro: {m}")) if not args.no_progress else None
+    try:
+        trainer = Trainer(cfg, run, accelerator=acc, log=log, status=status)
+        if args.resume:
+            from ..rundir import CHECKPOINT_PATTERN
+            if any(run.checkpoints.glob(CHECKPOINT_PATTERN)):
+                trainer.resume()
+            else:
+                log(f"no checkpoint in {run}: restarting it from step 0 in the same folder")
+        trainer.start()
+        summary = trainer.fit(progress=not args.no_progress)
+    except BaseException:
+        if lock:
+            lock.__exit__(None, None, None)
+            lock = None
+        if created and acc.is_main_process and not run.started():
+            import shutil
+            shutil.rmtree(run.path, ignore_errors=True)  # a failed start leaves no empty run
+        raise
+    finally:
+        if lock:
+            lock.__exit__(None, None, None)
+    summary["is_main"] = acc.is_main_process
+    return summary

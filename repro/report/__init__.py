@@ -1,0 +1,126 @@
+"""Reports: run folders -> <out>/<paper>-<scale>.md, a PNG of the curves and a JSON of the numbers.
+
+A report reads (never writes) two sets of runs: the user's (runs/<group>/) and the committed
+reference evidence (reports/runs/<group>/), and shows them side by side; headline numbers are
+the mean and spread of each set's recipe runs with distinct seeds. Parity comes from the
+artifact `repro parity` writes (reports/parity/<paper>.json), not from running it here.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import ReproError
+from ..rundir import RunDir, git_commit
+from .markdown import render
+from .plots import plot_curves, plot_probe
+from .runs import REFERENCE, YOURS, headline, load_runs, run_row, variant
+
+SUMMARY_KEYS = ("final_loss", "val_loss (slice)", "best_val_loss (slice)",
+                "val_loss (whole split)", "test_loss", "heldout_accuracy", "probe_test_accuracy",
+                "wall_s", "tokens_per_s", "mfu")
+
+
+def summarize(values) -> dict | None:
+    import pandas as pd
+    s = pd.Series([v for v in values if v is not None], dtype=float)
+    if s.empty:
+        return None
+    return {"mean": float(s.mean()), "std": float(s.std()) if len(s) > 1 else 0.0,
+            "min": float(s.min()), "max": float(s.max()), "n": int(len(s))}
+
+
+def write_report(spec, scale: str, size: str | None, out_dir: Path, runs_root: Path | None,
+                 reference_root: Path | None, parity_file: Path | None = None) -> Path:
+    from ..config import Config
+    from ..spec import resolve, run_group, train_command
+    stem = run_group(spec, size, scale)
+    runs = []
+    for root, origin in ((reference_root, REFERENCE), (runs_root, YOURS)):
+        if root is not None:
+            runs += load_runs(root / stem, origin)
+    if not runs:
+        where = " or ".join(str(r / stem) for r in (runs_root, reference_root) if r is not None)
+        raise ReproError(f"no finished runs in {where}; train first: "
+                         f"{train_command(spec, size, scale)}")
+    base = resolve(spec, size, scale).to_dict()
+    for r in runs:
+        r["variant"] = variant(r, base)
+    groups = {origin: headline([r for r in runs if r["origin"] == origin])
+              for origin in (REFERENCE, YOURS)}
+    shown = sorted(runs, key=lambda r: (r["origin"] != REFERENCE, bool(r["variant"]),
+                                        r["config"]["train"]["seed"], r["dir"].name))
+    rows = [run_row(r) for r in shown]
+    latest = (groups[YOURS] or groups[REFERENCE] or shown)[-1]
+    cfg = Config.from_dict(latest["config"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_curves(shown, out_dir / f"{stem}.png", spec.references)
+    stats = {origin: {key: summarize(run_row(r).get(key) for r in group) for key in SUMMARY_KEYS}
+             for origin, group in groups.items() if group}
+    images = _images(shown, latest, out_dir, stem)
+    result = {
+        "paper": spec.name, "scale": scale, "size": cfg.size, "stem": stem,
+        "device": latest["env"]["device"], "params": latest["summary"]["params"],
+        "headline_runs": {o: [r["dir"].name for r in g] for o, g in groups.items()},
+        "stats": stats, "run_rows": rows, "data": latest["summary"]["data"],
+        "run_commits": sorted({r["env"].get("git_commit", "unknown") for r in shown}),
+        "report_commit": git_commit(), "versions": latest["env"]["versions"],
+        "generated": time.strftime("%Y-%m-%d %H:%M"),
+        "command": train_command(spec, cfg.size, scale),
+    }
+    parity = _parity(parity_file, cfg.size)
+    md = render(spec, cfg, result, shown, groups, parity, images)
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (out_dir / f"{stem}.md").write_text(md)
+    return out_dir / f"{stem}.md"
+
+
+def _images(shown: list[dict], latest: dict, out_dir: Path, stem: str) -> list[str]:
+    """Copies of the newest run's sample grid and the probe plot of every run that has one."""
+    images = []
+    samples = latest["dir"] / RunDir.SAMPLES
+    if samples.is_file():
+        shutil.copy(samples, out_dir / f"{stem}-samples.png")
+        images.append(f"{stem}-samples.png")
+    probes = [(f"seed {r['config']['train']['seed']}, {r['origin']}",
+               r["summary"]["probe_val_accuracy_per_layer"], r["summary"]["probe_val_se_per_layer"])
+              for r in shown if "probe_val_accuracy_per_layer" in r["summary"]]
+    if probes:
+        images.append(plot_probe(probes, out_dir / f"{stem}-probe.png"))
+    return images
+
+
+def _parity(path: Path | None, size: str) -> list[dict]:
+    """The parity artifact's rows for this size; a missing or damaged artifact is a row that
+    says so, never an error (the report of a finished run must not fail on it)."""
+    if path is None:
+        return []
+    if not path.is_file():
+        return [{"size": size, "error": f"no parity artifact at {path}; run python -m repro "
+                                        f"parity {path.stem} --save"}]
+    try:
+        doc = json.loads(path.read_text())
+        return [dict(r, commit=doc.get("commit")) for r in doc["results"] if r["size"] == size]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return [{"size": size, "error": f"{path} is not a parity artifact ({type(e).__name__})"}]
+
+
+def add_evidence(spec, scale: str, size: str | None, run_dirs: list[Path],
+                 reference_root: Path) -> list[Path]:
+    """Copy runs' small files into the committed reference (reports/runs/<group>/): the one
+    explicit act that writes evidence. A run of another paper, size or scale is refused."""
+    from ..spec import run_group
+    stem = run_group(spec, size, scale)
+    out = []
+    for d in run_dirs:
+        run = RunDir(d)
+        if not run.is_run() or not run.is_finished():
+            raise ReproError(f"--add {d}: not a finished run folder")
+        cfg = run.read_json(RunDir.CONFIG)
+        got = run_group(spec, cfg.get("size"), cfg.get("scale"))
+        if cfg.get("paper") != spec.name or got != stem:
+            raise ReproError(f"--add {d}: a run of {cfg.get('paper')} {got}, not {stem}")
+        out.append(run.copy_evidence(reference_root / stem, git_commit()))
+    return out

@@ -1,0 +1,51 @@
+"""What a run is built from: the Accelerator (device, precision), AdamW's parameter groups and
+the learning-rate schedule. Shared with the benchmark, so both step the same optimizer."""
+from __future__ import annotations
+
+import torch
+
+from ..config import Config
+from ..errors import ReproError
+from ..schedule import BatchPlan, lr_multiplier
+
+
+def build_accelerator(cfg: Config):
+    from accelerate import Accelerator
+    want = cfg.train.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ReproError("--device cuda: no CUDA device is visible; use --device cpu")
+    cpu = want == "cpu" or not torch.cuda.is_available()
+    precision = cfg.train.precision
+    if precision == "auto":
+        precision = "bf16" if not cpu and torch.cuda.is_bf16_supported() else "fp32"
+    if cpu and precision != "fp32":
+        raise ReproError(f"train.precision={precision} needs a GPU; use fp32 on CPU")
+    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+    if not cpu:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return Accelerator(cpu=cpu, mixed_precision=mp)
+
+
+def param_groups(model, weight_decay: float, decay_embeddings: bool = True) -> list[dict]:
+    """Decay matrices (optionally not the embeddings); never biases, norm gains or sos."""
+    embeddings = {id(model.transformer.wte.weight), id(model.transformer.wpe.weight)}
+    decay, no_decay = [], []
+    for p in model.parameters():
+        is_matrix = p.dim() >= 2 and (decay_embeddings or id(p) not in embeddings)
+        (decay if is_matrix else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model, cfg: Config, fused: bool) -> torch.optim.AdamW:
+    o = cfg.optim
+    return torch.optim.AdamW(param_groups(model, o.weight_decay, o.decay_embeddings), lr=o.lr,
+                             betas=(o.beta1, o.beta2), eps=o.eps, fused=fused)
+
+
+def build_scheduler(opt, cfg: Config, plan: BatchPlan):
+    """The LR of step i uses the tokens seen once step i is done (no wasted 0-LR step)."""
+    horizon = cfg.train.tokens
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_multiplier(
+        plan.tokens_before(i + 1), cfg.schedule, horizon))
