@@ -194,6 +194,10 @@ class GPT(nn.Module):
         return logits[..., :self.config.vocab_size], next_token_loss(logits, targets,
                                                                      self.config.vocab_size)
 
+    def logits(self, idx):
+        """idx (B, T) -> logits (B, T, vocab_size) at every position (evaluation, scoring)."""
+        return self._logits(self.hidden_states(idx))
+
     def _logits(self, x):
         logits = self.lm_head(x)
         V = self.config.vocab_size

@@ -1,4 +1,5 @@
-"""Tokenise a corpus once and cache it as flat token files (nanoGPT-style train.bin / val.bin).
+"""Tokenise a corpus once and cache it as flat token files (nanoGPT-style train.bin / val.bin);
+and `encode_cached`, the same for any list of texts (evaluation and fine-tuning sets).
 
 A cache folder is keyed by sha256(source_fingerprint, tokenizer name, tokenizer state), so any change to
 the data, its split/cut rules or the tokenizer files gives a new folder; a hit just memory-maps the files.
@@ -138,3 +139,29 @@ def _open(folder: Path, tok, key: str) -> TokenData:
               f"{path}: size does not match meta.json ({n} tokens); delete {folder} to rebuild it")
         arrays[split] = np.memmap(path, dtype=dtype, mode="r") if n else np.zeros(0, dtype)
     return TokenData(arrays["train"], arrays["val"], tok, key, folder)
+
+
+def encode_cached(tok, texts: list[str], cache_root: Path | None = None) -> list[np.ndarray]:
+    """tok.encode_batch(texts) as one int32 array per text, cached under <cache>/encoded/ by a
+    hash of the texts and the tokenizer's state: an evaluation or fine-tuning set is tokenized
+    once per tokenizer, and a machine that has the cache needs no tokenizer front end at all
+    (GPT-1's ftfy and spaCy are imported only on a miss)."""
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\0")
+    key = _sha256_json({"format": FORMAT, "tokenizer": tok.name, "state": tok.state(),
+                        "texts": h.hexdigest(), "n": len(texts)})
+    path = token_cache_root(cache_root).parent / "encoded" / f"{tok.name}-{key[:16]}.npz"
+    if path.is_file():
+        with np.load(path) as f:
+            ids, offsets = f["ids"], f["offsets"]
+    else:
+        encoded = tok.encode_batch(texts) if texts else []
+        offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
+        ids = np.fromiter((i for e in encoded for i in e), np.int32, count=int(offsets[-1]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, ids=ids, offsets=offsets)
+        os.replace(tmp, path)   # atomic: a reader sees the whole file or none
+    return [ids[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
