@@ -21,6 +21,8 @@ CHOICES = {  # field -> allowed values; validated in one place
     "schedule.decay": ("cosine", "linear", "constant"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
     "train.device": ("auto", "cpu", "cuda"),
+    "train.compile_mode": ("default", "reduce-overhead", "max-autotune"),
+    "train.loss_impl": ("standard", "cce"),
     "data.kind": ("text", "images", "addition"),
     "data.tokenizer": ("gpt2", "gpt1", "char", "palette"),
 }
@@ -105,6 +107,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     precision: str = "auto"
     compile: bool = False
+    compile_mode: str = "default"    # torch.compile mode; reduce-overhead and max-autotune replay
+                                     # forward+backward as CUDA graphs (for host-bound steps)
+    loss_impl: str = "standard"      # cce: cut-cross-entropy's fused head+loss, logits never stored
+    activation_checkpointing: bool = False  # recompute each block in the backward: less memory
     seed: int = 0
     device: str = "auto"
     sample_tokens: int = 200         # length of the text sample written to the report (0: none)
@@ -241,13 +247,9 @@ def validate(cfg: Config) -> Config:
         check(getattr(t, key) >= 0, f"train.{key} must not be negative, got {getattr(t, key)}")
     check(t.tokens > 0, f"train.tokens must be positive, got {t.tokens}")
     check(t.log_interval > 0, "train.log_interval must be positive")
+    check(t.compile or t.compile_mode == "default",
+          f"train.compile_mode={t.compile_mode} applies to a compiled model; set train.compile=true")
     check(0.0 <= cfg.schedule.min_lr_ratio <= 1.0, "schedule.min_lr_ratio must be in [0, 1]")
     check(0.0 < cfg.data.val_fraction < 1.0, "data.val_fraction must be in (0, 1)")
     check(cfg.task.ndigit >= 1, "task.ndigit must be at least 1")
-    if t.steps:
-        from .schedule import BatchPlan   # schedule imports this module
-        end = BatchPlan(cfg).schedule_steps
-        check(t.steps <= end, f"train.steps={t.steps:,} runs past the end of the schedule "
-              f"({end:,} steps for train.tokens={t.tokens:,}): the rest would train at the "
-              f"floor learning rate; raise train.tokens to train longer")
     return cfg

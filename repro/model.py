@@ -15,9 +15,11 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .attention import banded_causal, dense_causal
 from .config import ModelConfig
+from .errors import ReproError
 
 
 class RMSNorm(nn.Module):
@@ -92,9 +94,14 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, loss_impl: str = "standard",
+                 activation_checkpointing: bool = False):
+        """loss_impl and activation_checkpointing (train.* options) change how a training step
+        computes, never what: the same loss and gradients, less memory."""
         super().__init__()
         self.config = cfg
+        self.loss_fn = LOSSES[loss_impl]()   # "cce" fails here, at once, if it is not installed
+        self.activation_checkpointing = activation_checkpointing
         V, d = cfg.padded_vocab, cfg.n_embd
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(V, d),
@@ -175,24 +182,29 @@ class GPT(nn.Module):
         pos = self.transformer.wpe(torch.arange(T, device=idx.device))
         x = self.transformer.drop(tok + pos)
         layers = []
+        # Checkpointed blocks keep only their input for the backward and run again there
+        # (RNG state restored, so dropout masks repeat): about a third more compute.
+        recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for block in self.transformer.h:
-            x = block(x)
+            x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
             if return_all:
                 layers.append(x)
         x = self.transformer.ln_f(x)
         return (x, layers) if return_all else x
 
     def forward(self, idx, targets=None, loss_mask=None):
-        """Returns (logits, loss). loss is the mean over positions where loss_mask is true
-        (all positions without a mask); targets of -1 are ignored as well."""
+        """Without targets: (logits of the last position, None). With targets: (None, loss),
+        the mean over positions where loss_mask is true (all without a mask); targets of -1
+        are ignored as well. Training never gets the logits back: a returned (B, T, V) tensor
+        must be kept, and under mixed precision Accelerate copies every output to fp32 (for
+        GPT-2 at 32x1024 that is 6.6 GB written per micro-batch); with loss_impl="cce" they
+        never exist. Use logits() for scores at every position."""
         x = self.hidden_states(idx)
         if targets is None:
             return self._logits(x[:, [-1]]), None
-        logits = self.lm_head(x)
         if loss_mask is not None:
             targets = targets.masked_fill(~loss_mask, -1)
-        return logits[..., :self.config.vocab_size], next_token_loss(logits, targets,
-                                                                     self.config.vocab_size)
+        return None, self.loss_fn(x, self.lm_head.weight, targets, self.config.vocab_size)
 
     def logits(self, idx):
         """idx (B, T) -> logits (B, T, vocab_size) at every position (evaluation, scoring)."""
@@ -238,7 +250,42 @@ def next_token_loss(logits, targets, vocab_size: int):
     return F.cross_entropy(scores.float().view(-1, P), targets.reshape(-1), ignore_index=-1)
 
 
-def build_model(cfg: ModelConfig, device: str | torch.device = "cpu") -> GPT:
-    """Build on `device`; "meta" allocates no memory (used by --dry-run at paper scale)."""
+def standard_loss():
+    """The head as a matmul (padded rows included: a multiple of 64 is the fast shape), then
+    next_token_loss over the real vocabulary."""
+    def loss(x, head_weight, targets, vocab_size: int):
+        return next_token_loss(F.linear(x, head_weight), targets, vocab_size)
+    return loss
+
+
+def cce_loss():
+    """cut-cross-entropy (Wijmans et al. 2024, `pip install cut-cross-entropy`): the head's
+    matmul and the logsumexp over the vocabulary fused tile by tile, so the (B*T, V) logits
+    never reach memory. Only the real vocabulary's rows go in, so the padding rows stay out of
+    the softmax (and get no gradient). On CUDA its Triton kernels; elsewhere its torch.compile
+    path. Its inputs are cast to the autocast dtype (the kernels take bf16/fp16 activations)."""
+    try:
+        from cut_cross_entropy import linear_cross_entropy
+    except ImportError:
+        raise ReproError("train.loss_impl=cce needs cut-cross-entropy: pip install "
+                         "cut-cross-entropy (or use train.loss_impl=standard)") from None
+
+    # Outside torch.compile: its kernels are Triton launched by hand, and it finds the kept
+    # targets with nonzero(), a host sync that no graph can hold.
+    @torch.compiler.disable
+    def loss(x, head_weight, targets, vocab_size: int):
+        dtype = (torch.get_autocast_dtype(x.device.type)
+                 if torch.is_autocast_enabled(x.device.type) else x.dtype)
+        return linear_cross_entropy(x.to(dtype), head_weight[:vocab_size].to(dtype), targets,
+                                    ignore_index=-1, impl="cce" if x.is_cuda else "torch_compile")
+    return loss
+
+
+LOSSES = {"standard": standard_loss, "cce": cce_loss}   # train.loss_impl -> loss(x, W, y, V)
+
+
+def build_model(cfg: ModelConfig, device: str | torch.device = "cpu", **options) -> GPT:
+    """Build on `device`; "meta" allocates no memory (used by --dry-run at paper scale).
+    options: GPT's loss_impl and activation_checkpointing."""
     with torch.device(device):
-        return GPT(cfg)
+        return GPT(cfg, **options)

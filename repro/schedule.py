@@ -11,7 +11,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .config import Config, ScheduleConfig
+from .config import Config, ScheduleConfig, validate
+from .errors import check
 
 
 def lr_multiplier(tokens: float, s: ScheduleConfig, horizon_tokens: int) -> float:
@@ -87,3 +88,16 @@ class BatchPlan:
 
     def batch_values(self) -> set[int]:
         return set(self._ramp.tolist()) | {self.full}
+
+
+def validate_run(cfg: Config) -> Config:
+    """config.validate, then what needs the schedule: train.steps stops within it (a step past
+    its end would train at the floor learning rate)."""
+    validate(cfg)
+    t = cfg.train
+    if t.steps:
+        end = BatchPlan(cfg).schedule_steps
+        check(t.steps <= end, f"train.steps={t.steps:,} runs past the end of the schedule "
+              f"({end:,} steps for train.tokens={t.tokens:,}): the rest would train at the "
+              f"floor learning rate; raise train.tokens to train longer")
+    return cfg

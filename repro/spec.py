@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import Config, apply_overrides, validate
+from .config import Config, apply_overrides
+from .schedule import validate_run
 from .errors import ReproError
 
 SCALES = ("tiny", "small", "medium", "paper")
@@ -69,6 +70,7 @@ class PaperSpec:
                                                           # it differs from the exact count)
     evaluations: tuple = ()          # PaperEval rows: the paper's own evaluation numbers
     report_notes: tuple = ()         # paragraphs the report must carry (how a choice was made)
+    finetune: object = None          # a repro.transfer.recipe.FinetuneSpec if the paper fine-tunes
 
 
 @dataclass(frozen=True)
@@ -160,8 +162,8 @@ def resolve(spec: PaperSpec, size: str | None, scale: str, overrides=()) -> Conf
     """The full config of (paper, size, scale) with the user's --set overrides applied."""
     if scale not in spec.scales:
         raise ReproError(f"unknown scale {scale!r}; choose from: {', '.join(spec.scales)}")
-    return validate(derive(size_config(spec, size or spec.default_size), spec.scales[scale],
-                           scale, overrides))
+    return validate_run(derive(size_config(spec, size or spec.default_size), spec.scales[scale],
+                               scale, overrides))
 
 
 SPEC_COLUMNS = ("setting", "paper (source)", "inferred (source)", "this run")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,16 @@ NO_DROPOUT = ["--set", "model.embd_pdrop=0", "--set", "model.attn_pdrop=0",
               "--set", "model.resid_pdrop=0"]
 
 
+# fp32 CPU arithmetic is deterministic on one thread, but its kernels depend on the instruction
+# set: pinning torch, MKL and oneDNN to AVX2 gives the same bits on any x86 with AVX2 or more,
+# so the golden loss curves (tests/golden/) compare exactly on CI as here.
+SAME_BITS = dict(ATEN_CPU_CAPABILITY="avx2", MKL_CBWR="AVX2", ONEDNN_MAX_CPU_ISA="AVX2")
+
+
 def cli_env(extra: dict | None = None) -> dict:
     """The environment of a CLI subprocess: one thread, offline, the session's caches."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
+    env.update(SAME_BITS)
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
                HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join(
                    [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
@@ -26,12 +34,16 @@ def cli_env(extra: dict | None = None) -> dict:
     return env
 
 
-def repro(env: dict, out: Path, *args: str, extra_env: dict | None = None, timeout: int = 180,
-          launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+def repro(env: dict, out: Path | None, *args: str, extra_env: dict | None = None,
+          timeout: int = 180, launcher: list[str] | None = None, report_dir: Path | None = None,
+          cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m repro *args --out OUT --no-progress` and --no-report, or --report-dir; out None
+    leaves --out at its default (runs/ in cwd). It runs in cwd, by default beside out."""
+    report = ["--report-dir", str(report_dir)] if report_dir else ["--no-report"]
     cmd = (launcher or [sys.executable, "-m", "repro"]) + [
-        *args, "--out", str(out), "--no-report", "--no-progress"]
-    return subprocess.run(cmd, env={**env, **(extra_env or {})}, cwd=out.parent, timeout=timeout,
-                          capture_output=True, text=True)
+        *args, *(["--out", str(out)] if out else []), *report, "--no-progress"]
+    return subprocess.run(cmd, env={**env, **(extra_env or {})}, cwd=cwd or out.parent,
+                          timeout=timeout, capture_output=True, text=True)
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -82,6 +94,20 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert wa.keys() == wb.keys()
     different = [k for k in wa if not torch.equal(wa[k], wb[k])]
     assert not different, f"tensors differ: {different[:5]}"
+
+
+def crashed_copy(run: Path, dest: Path, ckpt: int, logged: int) -> Path:
+    """A copy of a finished run as a kill -9 after step `logged` would leave it: checkpoints up
+    to step `ckpt` (none if 0), metrics up to `logged`, no summary."""
+    shutil.copytree(run, dest)
+    for p in checkpoints(dest):
+        if ckpt_step(p) > ckpt:
+            p.unlink()
+            p.with_suffix(".sha256").unlink()
+    (dest / "summary.json").unlink()
+    rows = [r for r in metrics(dest) if r["step"] <= logged]
+    (dest / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return dest
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

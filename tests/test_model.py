@@ -89,7 +89,8 @@ def test_vocab_padding_is_not_counted(paper, size, multiple):
     assert sum(p.numel() for p in b.parameters()) - sum(p.numel() for p in a.parameters()) \
         == extra * copies
     idx = torch.randint(0, base.vocab_size, (1, 8))
-    assert b(idx, idx)[0].shape[-1] == base.vocab_size  # padding rows never reach the logits
+    assert b.logits(idx).shape[-1] == base.vocab_size  # padding rows never reach the logits
+    assert b(idx)[0].shape[-1] == base.vocab_size
 
 
 # ---- small models for behaviour tests -------------------------------------------------------------

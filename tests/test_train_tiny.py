@@ -5,6 +5,10 @@ training loss is below the first by a margin measured on these tiny recipes (not
 
 The runs are started together, two at a time (each one single-threaded), when the module's
 first test asks for them; `-m "not slow"` leaves the three slowest out.
+
+Golden curves (torchtitan style): each paper's per-step training losses are committed in
+tests/golden/<paper>-tiny.txt and compared exactly. A change that moves them must update them
+on purpose: `REPRO_UPDATE_GOLDEN=1 python -m pytest tests/test_train_tiny.py -k golden`.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ SLOW = {"gpt1", "gpt3", "words"}               # 35-45 s each on 2 cores
 ORDER = ["gpt3", "gpt1", "gpt2", "words", "chargpt", "adder", "igpt", "imagegpt"]  # longest first
 PARAMS = [pytest.param(p, marks=pytest.mark.slow) if p in SLOW else p for p in ORDER]
 METRIC_KEYS = {"step", "tokens", "loss", "lr", "tokens_per_s", "batch_hash"}
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def _run(cli, paper: str, root: Path) -> dict:
@@ -186,3 +191,20 @@ def test_demo_extras(runs, paper):
         assert (run_dir / "samples.png").read_bytes()[:4] == b"\x89PNG"
     else:
         assert (run_dir / "sample.txt").read_text().strip()
+
+
+@pytest.mark.parametrize("paper", PARAMS)
+def test_golden_loss_curve(runs, paper):
+    """The per-step losses of the tiny run, bit for bit (as repr of the logged floats)."""
+    _, run_dir = _finished(runs, paper)
+    losses = [repr(r["loss"]) for r in read_jsonl(run_dir / "metrics.jsonl")]
+    path = GOLDEN / f"{paper}-tiny.txt"
+    if os.environ.get("REPRO_UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(losses) + "\n")
+    assert path.is_file(), f"no golden curve {path}; make it with REPRO_UPDATE_GOLDEN=1"
+    golden = path.read_text().split()
+    assert len(losses) == len(golden), (len(losses), len(golden))
+    moved = [i + 1 for i, (a, b) in enumerate(zip(losses, golden)) if a != b]
+    assert not moved, (f"{paper}: the loss of steps {moved[:10]} moved (first: {golden[moved[0] - 1]} "
+                       f"-> {losses[moved[0] - 1]}); if on purpose, regenerate (module docstring)")

@@ -1,4 +1,4 @@
-"""`python -m repro report <paper> [--size S] [--scale S] [--runs DIR] [--out DIR]
+"""`python -m repro report <paper> [--size S] [--scale S] [--runs DIR] [--out DIR] [--finetune]
 [--reference] [--add RUN_DIR ...]`: write a paper's report.
 
 By default it reads your runs (runs/<group>/) and the committed reference evidence
@@ -29,8 +29,12 @@ def main(argv: list[str]) -> None:
                    help="the committed report, from the reference evidence alone")
     p.add_argument("--add", nargs="+", metavar="RUN_DIR", default=[],
                    help="copy these finished runs into the reference evidence first")
+    p.add_argument("--finetune", action="store_true",
+                   help="the fine-tuning report (<paper>-finetune-<scale>) instead")
     args = p.parse_args(argv)
     spec = spec_of(args.paper)
+    if args.finetune:
+        return finetune_report(spec, args)
     if args.scale not in spec.scales:
         raise ReproError(f"unknown scale {args.scale!r} for {spec.name}; choose from: "
                          f"{', '.join(spec.scales)}")
@@ -45,3 +49,18 @@ def main(argv: list[str]) -> None:
     print(write_report(spec, args.scale, args.size, out,
                        runs_root=None if args.reference else Path(args.runs),
                        reference_root=ref / "runs", parity_file=ref / "parity" / f"{spec.name}.json"))
+
+
+def finetune_report(spec, args) -> None:
+    """`--finetune`: the same yours-beside-reference, --reference and --add, for the runs of
+    `python -m repro <paper> finetune`."""
+    if spec.finetune is None or args.scale not in spec.finetune.scales:
+        raise ReproError(f"{spec.name} has no fine-tuning recipe at scale {args.scale!r}")
+    from ..report.finetune import add_finetune_evidence, write_finetune_report
+    ref = Path(args.reference_dir)
+    for copy in add_finetune_evidence(spec, args.scale, [Path(d) for d in args.add], ref / "runs"):
+        print(f"evidence: {copy}")
+    out = Path(args.out) if args.out else (ref if args.reference else REPORTS / "local")
+    print(write_finetune_report(spec, args.scale, out,
+                                runs_root=None if args.reference else Path(args.runs),
+                                reference_root=ref / "runs"))

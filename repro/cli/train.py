@@ -54,7 +54,8 @@ def flag_overrides(args) -> list[str]:
 def resume_config(spec, run_dir: Path, overrides: list[str]):
     """The saved config of run_dir with the overrides applied; a change of the model or the
     seed is refused, and so is a run that already reached the steps asked for."""
-    from ..config import Config, apply_overrides, validate
+    from ..config import Config, apply_overrides
+    from ..schedule import validate_run
     from ..rundir import RunDir
     run = RunDir(run_dir)
     if run.is_evidence():
@@ -73,7 +74,7 @@ def resume_config(spec, run_dir: Path, overrides: list[str]):
         changed.append(("train.seed", saved.train.seed, cfg.train.seed))
     for key, old, new in changed:
         raise ReproError(f"refusing to resume {run_dir}: {key} changed {old} -> {new}")
-    cfg = validate(cfg)
+    cfg = validate_run(cfg)
     summary = run.read_optional(RunDir.SUMMARY)
     if summary is not None:   # finished once: go on only from a checkpoint short of the goal
         from ..checkpoint import newest_verified

@@ -45,8 +45,10 @@ SOURCES = {
                      "for train; Mikolov's word-level PTB, one document per file"),
 }
 
-# Paper-faithful hub corpora for the spec modules (data.dataset / data.dataset_config); online only, ids not
-# verified from here (no network). Scripted datasets need a parquet-converted revision on datasets >= 4.
+# Paper-faithful hub corpora, by short name: `data.dataset=openwebtext` loads its `dataset` id with its
+# `config` (unless data.dataset_config is set); any other data.dataset goes to the hub as it is (hub_id).
+# Online only, ids not verified from here (no network). Scripted datasets need a parquet-converted revision
+# on datasets >= 4.
 HUB_SOURCES = {
     "bookcorpus": dict(dataset="bookcorpus/bookcorpus", config="", paper="GPT-1 (BooksCorpus, ~7k books)"),
     "openwebtext": dict(dataset="Skylion007/openwebtext", config="", paper="GPT-2 (open WebText replica)"),
@@ -203,12 +205,21 @@ def _split_chars(text: str, val_fraction: float) -> dict[str, list[str]]:
     return {"train": [text[:n]], "val": [text[n:]]}
 
 
+def hub_id(data: DataConfig) -> tuple[str, str]:
+    """(hub id, config) that data.dataset names: a HUB_SOURCES short name is resolved, anything else kept."""
+    alias = HUB_SOURCES.get(data.dataset)
+    if alias is None:
+        return data.dataset, data.dataset_config
+    return alias["dataset"], data.dataset_config or alias["config"]
+
+
 def _hub_documents(data: DataConfig) -> dict[str, Iterable[str]]:
     from datasets import load_dataset
 
-    name = f"{data.dataset!r}" + (f" (config {data.dataset_config!r})" if data.dataset_config else "")
+    dataset, config = hub_id(data)
+    name = f"{dataset!r}" + (f" (config {config!r})" if config else "")
     try:
-        dd = load_dataset(data.dataset, data.dataset_config or None)
+        dd = load_dataset(dataset, config or None)
     except Exception as e:
         raise ReproError(f"could not load hub dataset {name}: {_first_line(e)}") from None
     check("train" in dd, f"hub dataset {name} has no train split; splits: {', '.join(dd)}")
@@ -263,7 +274,8 @@ def describe_source(data: DataConfig) -> str:
     if data.path:
         return f"path {Path(data.path).expanduser().resolve()}"
     if data.dataset:
-        return f"hub {data.dataset}" + (f" ({data.dataset_config})" if data.dataset_config else "")
+        dataset, config = hub_id(data)
+        return f"hub {dataset}" + (f" ({config})" if config else "")
     return f"source {data.source}"
 
 
@@ -276,7 +288,7 @@ def source_fingerprint(data: DataConfig) -> str:
         ident.update(text_field=data.text_field, files=[(str(f), f.stat().st_size, f.stat().st_mtime_ns)
                                                         for f in files])
     elif data.dataset:
-        ident.update(hub=[data.dataset, data.dataset_config, data.text_field])
+        ident.update(hub=[*hub_id(data), data.text_field])
     else:
         _check_source(data.source)
         root = source_root(data.source)

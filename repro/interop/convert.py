@@ -279,6 +279,7 @@ def greedy_match(ours: GPT, hf, prompt, n: int = 20) -> bool:
     min_new_tokens, suppress) its eos token: a GenerationConfig with eos_token_id=None is
     filled from the model's generation_config in transformers 5, so we clear that instead."""
     from transformers import GenerationConfig
+    n = min(n, ours.config.block_size - prompt.size(1))   # HF does not crop to its context
     a = ours.generate(prompt, n, do_sample=False)[:, prompt.size(1):]
     x = _hf_prompt(hf, prompt)
     gen = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=n, pad_token_id=0)

@@ -2,6 +2,8 @@
 paper's number for the same task, metric and number of shots."""
 from __future__ import annotations
 
+from .tables import md_table
+
 
 def paper_value(spec, size: str, task: str, metric: str, shots: int):
     """(value, source) of the paper's table for this size, else for the paper's smallest size
@@ -34,7 +36,6 @@ def evaluation_rows(spec, size: str, runs: list[dict]) -> list[dict]:
 
 
 def evaluation_section(spec, cfg, shown: list[dict]) -> list[str]:
-    from .markdown import md_table
     rows = evaluation_rows(spec, cfg.size, [r for r in shown if not r.get("variant")])
     if not rows:
         return []

@@ -5,7 +5,10 @@ Invariants the tests hold it to:
   accumulation, any world size and after a resume;
 - each micro-batch's loss is weighted by its share of the global batch, so gradients are
   the same however the batch is split;
-- no host sync inside the step except at log steps (`.item()` only there);
+- no host sync inside the step except at log steps (`.item()` only there), so the host
+  queues the next steps while the GPU runs (train.loss_impl=cce adds one: see repro.model);
+- the training forward returns no logits (nothing here reads them), so no (B, T, V) tensor
+  is kept or copied to fp32 by Accelerate's mixed-precision wrapper;
 - the config is resolved once (a vocabulary taken from the data included), written to
   config.json before the first step, and never changed after.
 """
@@ -29,7 +32,8 @@ from ..model import GPT
 from ..rundir import MetricsLog, RunDir, environment
 from ..schedule import BatchPlan
 from .cadence import Cadence
-from .setup import build_accelerator, build_optimizer, build_scheduler
+from .setup import (CUDA_GRAPH_MODES, build_accelerator, build_optimizer, build_scheduler,
+                    compile_model, keep_grads)
 from .signals import StopRequested
 from .state import Checkpointing
 
@@ -59,7 +63,9 @@ class Trainer(Checkpointing):
             if b % self.world:
                 raise ReproError(f"a batch of {b} sequences cannot be split over {self.world} "
                                  f"processes; make train.batch_size a multiple of {self.world}")
-        self.model = GPT(cfg.model)
+        t = cfg.train
+        self.model = GPT(cfg.model, loss_impl=t.loss_impl,
+                         activation_checkpointing=t.activation_checkpointing)
         self.n_params = self.model.num_params()
         self.flops_token = flops_per_token(self.n_params, cfg.model)
         # Fused AdamW on GPUs, except under fp16: the grad scaler then hands the overflow check
@@ -71,10 +77,17 @@ class Trainer(Checkpointing):
             raise ReproError("FSDP1 is not supported; use fsdp_version: 2 (configs/fsdp.yaml)")
         if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not self.fsdp:
             log("FSDP needs GPUs: accelerate runs this FSDP config as plain data parallel")
-        if cfg.train.compile:
-            status("compiling the model (torch.compile; the first steps take longer)")
-        model = torch.compile(self.model) if cfg.train.compile else self.model
+        self.cuda_graphs = t.compile and t.compile_mode in CUDA_GRAPH_MODES
+        if self.cuda_graphs and self.fsdp:
+            raise ReproError(f"train.compile_mode={t.compile_mode} (CUDA graphs) is not "
+                             f"supported under FSDP; use train.compile_mode=default")
+        if t.compile:
+            status(f"compiling the model (torch.compile, mode {t.compile_mode}; the first "
+                   f"steps take longer)")
+        model = compile_model(self.model, t.compile_mode) if t.compile else self.model
         self.ddp_model, self.opt = self.acc.prepare(model, opt)
+        if self.cuda_graphs:
+            keep_grads(self.model.parameters())
         self.step = 0
         self.device_name = (torch.cuda.get_device_name(self.acc.device)
                             if self.acc.device.type == "cuda" else "cpu")
@@ -87,9 +100,15 @@ class Trainer(Checkpointing):
 
     # ---- one step ---------------------------------------------------------------------
     def _to_device(self, batch: dict) -> dict:
+        """Asynchronous copies from pinned memory on CUDA; a tensor the batch holds twice
+        (iGPT's x is its y) is copied once."""
         cuda = self.acc.device.type == "cuda"
-        return {k: (v.pin_memory() if cuda else v).to(self.acc.device, non_blocking=cuda)
-                for k, v in batch.items()}
+        moved = {}
+        for v in batch.values():
+            if id(v) not in moved:
+                moved[id(v)] = (v.pin_memory() if cuda else v).to(self.acc.device,
+                                                                   non_blocking=cuda)
+        return {k: moved[id(v)] for k, v in batch.items()}
 
     def global_items(self, step: int) -> np.ndarray:
         B = self.plan.batch_at(step)
@@ -120,7 +139,7 @@ class Trainer(Checkpointing):
         self.opt.step()
         self.last_lr = self.scheduler.get_last_lr()[0]  # the rate this step used, for the log
         self.scheduler.step()
-        self.opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=not self.cuda_graphs)   # see setup.keep_grads
         return loss_share
 
     @torch.no_grad()

@@ -28,8 +28,11 @@ def build_accelerator(cfg: Config):
 
 
 def param_groups(model, weight_decay: float, decay_embeddings: bool = True) -> list[dict]:
-    """Decay matrices (optionally not the embeddings); never biases, norm gains or sos."""
-    embeddings = {id(model.transformer.wte.weight), id(model.transformer.wpe.weight)}
+    """Decay matrices (optionally not the embeddings); never biases, norm gains or sos. With
+    decay_embeddings any module works (the benchmark's Hugging Face peers): only the split
+    by dimension is needed."""
+    embeddings = set() if decay_embeddings else {id(model.transformer.wte.weight),
+                                                 id(model.transformer.wpe.weight)}
     decay, no_decay = [], []
     for p in model.parameters():
         is_matrix = p.dim() >= 2 and (decay_embeddings or id(p) not in embeddings)
@@ -49,3 +52,25 @@ def build_scheduler(opt, cfg: Config, plan: BatchPlan):
     horizon = cfg.train.tokens
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_multiplier(
         plan.tokens_before(i + 1), cfg.schedule, horizon))
+
+
+# torch.compile modes that replay the compiled forward and backward as CUDA graphs
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+def compile_model(model, mode: str = "default"):
+    """torch.compile in train.compile_mode. Only the model's forward and backward are compiled
+    (and, in CUDA_GRAPH_MODES, captured): clipping and the fused AdamW step stay eager, a few
+    foreach kernels, so the learning rate stays a plain float that no graph holds."""
+    return torch.compile(model, mode=None if mode == "default" else mode)
+
+
+def keep_grads(params) -> None:
+    """Zeroed .grad buffers made before any CUDA graph runs, for CUDA_GRAPH_MODES (then zero
+    the gradients with set_to_none=False). Without them the first backward hands its own output
+    buffers to .grad, and the next replay writes over them: gradient accumulation would add a
+    micro-batch's gradient to itself. With them, every backward adds into buffers it does not
+    own, as in eager."""
+    for p in params:
+        if p.requires_grad and p.grad is None:
+            p.grad = torch.zeros_like(p)

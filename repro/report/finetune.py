@@ -1,0 +1,297 @@
+"""The fine-tuning report: the runs of runs/<paper>-finetune-<scale>/ (yours) and of the
+committed evidence reports/runs/<paper>-finetune-<scale>/ (the reference), side by side, ->
+<out>/<paper>-finetune-<scale>.md and .json. It reads runs and never writes them.
+
+A run belongs to one of three arms, by how it differs from the paper's recipe:
+- recipe:      pre-trained weights (a run of ours or a Hugging Face checkpoint), the recipe as is;
+- no_aux_lm:   the same with lm_coef = 0 (no auxiliary LM loss);
+- random_init: an untrained transformer of the same shape, the recipe as is.
+Any other change is listed with the runs and averaged nowhere. Per task and arm the numbers are
+the mean and spread over distinct seeds (the newest finished run of a seed); a run stopped
+before its end is listed as stopped and averaged nowhere.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..data.glue import TASKS
+from ..errors import ReproError
+from ..rundir import RunDir, git_commit
+from ..transfer.recipe import FinetuneRecipe, differences, finetune_group, recipe_rows
+from .runs import REFERENCE, YOURS
+from .tables import md_table
+
+ARMS = ("recipe", "no_aux_lm", "random_init")
+PAPER_VARIANT = {"recipe": "full", "no_aux_lm": "no_aux_lm", "random_init": "no_pretraining"}
+
+
+def arm_names(recipe: FinetuneRecipe) -> dict:
+    return {"recipe": f"pre-trained, λ = {recipe.lm_coef:g}", "no_aux_lm": "pre-trained, λ = 0",
+            "random_init": f"random init, λ = {recipe.lm_coef:g}"}
+
+
+def load_finetune_runs(folder: Path, origin: str) -> list[dict]:
+    """The fine-tuning runs under folder that have a summary (finished or stopped)."""
+    runs = []
+    for d in sorted(folder.glob("*/")) if folder.is_dir() else ():
+        run = RunDir(d)
+        if not run.has_config() or run.held():
+            continue
+        try:
+            config, summary = run.read_json(RunDir.CONFIG), run.read_optional(RunDir.SUMMARY)
+            env = run.read_optional(RunDir.ENV) or {}
+        except ReproError:
+            continue   # a damaged folder is not evidence
+        if summary is None or "task" not in config:
+            continue
+        runs.append({"dir": d, "origin": origin, "config": config, "summary": summary, "env": env})
+    return runs
+
+
+def arm_of(run: dict, recipe: FinetuneRecipe) -> str:
+    diff = differences(run["config"]["recipe"], recipe)
+    pretrained = run["config"]["init"]["kind"] != "random"
+    if not diff:
+        return "recipe" if pretrained else "random_init"
+    if pretrained and diff == {"lm_coef": 0.0}:
+        return "no_aux_lm"
+    return "other: " + " ".join(f"{k}={v:g}" for k, v in sorted(diff.items())) + (
+        "" if pretrained else " (random init)")
+
+
+def seed_values(runs: list[dict]) -> dict:
+    """{(origin, task, arm): {metric: [value x100 per seed]}} over finished runs, the newest
+    run of a repeated seed."""
+    newest = {}
+    for r in runs:   # sorted by folder name within an origin: later ones replace earlier ones
+        if r["summary"].get("completed") and r["arm"] in ARMS:
+            key = (r["origin"], r["config"]["task"], r["arm"], r["config"]["seed"])
+            newest[key] = r
+    out = {}
+    for (origin, task, arm, _), r in sorted(newest.items(), key=lambda kv: kv[0][3]):
+        cell = out.setdefault((origin, task, arm), {})
+        for metric, value in r["summary"]["dev"].items():
+            cell.setdefault(metric, []).append(100 * value)
+    return out
+
+
+def stats(values: list[float] | None) -> dict | None:
+    from . import summarize
+    return summarize(values or [])
+
+
+def fmt(s: dict | None) -> str:
+    if not s:
+        return ""
+    return f"{s['mean']:.1f} ± {s['std']:.1f} (n={s['n']})" if s["n"] > 1 else f"{s['mean']:.1f} (n=1)"
+
+
+def paper_value(spec, task: str, metric: str, variant: str = "full"):
+    return next(((r.value, r.source) for r in spec.finetune.results
+                 if (r.task, r.metric, r.variant) == (task, metric, variant)), (None, ""))
+
+
+def results_rows(spec, scale: str, values: dict) -> list[dict]:
+    """Per task and GLUE metric: the paper's number beside each origin's recipe runs."""
+    rows = []
+    for task in spec.finetune.tasks:
+        for metric in TASKS[task].metrics:
+            value, source = paper_value(spec, task, metric)
+            row = {"task": task, "metric": metric,
+                   "paper": f"{value:.1f} ({source})" if value is not None else "not reported"}
+            for origin in (REFERENCE, YOURS):
+                s = stats(values.get((origin, task, "recipe"), {}).get(metric))
+                if s:
+                    row[origin] = fmt(s)
+            row["comparable?"] = spec.finetune.scales[scale].comparable if value is not None else ""
+            rows.append(row)
+    return rows
+
+
+def ablation(spec, values: dict, origin: str) -> tuple[list[dict], dict]:
+    """The three arms beside the paper's Table 5 per task (headline metric), an average row over
+    the tasks that have all three arms, and the numbers behind the verdicts."""
+    names = arm_names(spec.finetune.recipe)
+    rows, means, spreads = [], {arm: {} for arm in ARMS}, {arm: {} for arm in ARMS}
+    for task in spec.finetune.tasks:
+        metric = TASKS[task].metrics[0]
+        row = {"task": task, "metric": metric}
+        for arm in ARMS:
+            s = stats(values.get((origin, task, arm), {}).get(metric))
+            row[names[arm]] = fmt(s)
+            if s:
+                means[arm][task], spreads[arm][task] = s["mean"], s["std"]
+        for arm in ARMS:
+            value, _ = paper_value(spec, task, metric, PAPER_VARIANT[arm])
+            row[f"paper: {PAPER_VARIANT[arm]}"] = value
+        if any(row[names[arm]] for arm in ARMS):
+            rows.append(row)
+    complete = [t for t in spec.finetune.tasks if all(t in means[arm] for arm in ARMS)]
+    if complete:
+        avg = {"task": f"average ({len(complete)} tasks)", "metric": "headline"}
+        for arm in ARMS:
+            avg[names[arm]] = f"{sum(means[arm][t] for t in complete) / len(complete):.1f}"
+            papers = [paper_value(spec, t, TASKS[t].metrics[0], PAPER_VARIANT[arm])[0]
+                      for t in complete]
+            avg[f"paper: {PAPER_VARIANT[arm]}"] = (round(sum(papers) / len(papers), 2)
+                                                  if None not in papers else None)
+        rows.append(avg)
+    return rows, {"means": means, "spreads": spreads}
+
+
+def compare(numbers: dict, a: str, b: str) -> dict | None:
+    """Arm a against arm b over the tasks that have both: averages, wins, and on how many tasks
+    the gap exceeds the seeds' spread (the larger of the two standard deviations)."""
+    means, spreads = numbers["means"], numbers["spreads"]
+    tasks = [t for t in means[a] if t in means[b]]
+    if not tasks:
+        return None
+    gaps = {t: means[a][t] - means[b][t] for t in tasks}
+    return {"tasks": tasks, "a": sum(means[a][t] for t in tasks) / len(tasks),
+            "b": sum(means[b][t] for t in tasks) / len(tasks),
+            "a_higher_on": [t for t in tasks if gaps[t] > 0],
+            "beyond_spread": [t for t in tasks
+                              if abs(gaps[t]) > max(spreads[a][t], spreads[b][t])]}
+
+
+def verdicts(spec, numbers: dict, inits: list[dict]) -> list[str]:
+    names, out = arm_names(spec.finetune.recipe), []
+    pre = compare(numbers, "recipe", "random_init")
+    if pre:
+        beats = pre["a"] > pre["b"]
+        line = (f"**Does the pre-trained model beat random init on average? "
+                f"{'Yes' if beats else 'No'}**: {pre['a']:.1f} vs {pre['b']:.1f} (headline "
+                f"metrics averaged over {len(pre['tasks'])} tasks); pre-trained higher on "
+                f"{len(pre['a_higher_on'])} of {len(pre['tasks'])}; the gap exceeds the seeds' "
+                f"spread on {len(pre['beyond_spread'])} ({', '.join(pre['beyond_spread']) or 'none'}).")
+        if not beats:
+            line += (" Why: the pre-training gave the model little to transfer (" + "; ".join(
+                _pretraining_words(i) for i in inits) + "), and these gaps are mostly within "
+                "seed noise.")
+        out.append(line)
+    aux = compare(numbers, "recipe", "no_aux_lm")
+    if aux:
+        out.append(f"Auxiliary LM loss: {names['recipe']} {aux['a']:.1f} vs {names['no_aux_lm']} "
+                   f"{aux['b']:.1f} over {len(aux['tasks'])} tasks; higher with it on "
+                   f"{len(aux['a_higher_on'])}; beyond the seeds' spread on "
+                   f"{len(aux['beyond_spread'])}.")
+    return out
+
+
+def _pretraining_words(init: dict) -> str:
+    if init["kind"] == "hf":
+        return f"Hugging Face {init['source']}"
+    tokens = f"{init['tokens']:,} tokens" if init.get("tokens") else "tokens unknown"
+    loss = f"val loss {init['final_val_loss']:.3f}" if init.get("final_val_loss") else "no val loss"
+    return f"{init.get('paper')} {init.get('scale')} run {init.get('run_id')}: {tokens}, {loss}"
+
+
+def pretraining_rows(runs: list[dict]) -> list[dict]:
+    """What pre-training the fine-tuned models had, once per distinct source."""
+    seen, rows = set(), []
+    for r in runs:
+        i = r["config"]["init"]
+        key = (r["origin"], i["kind"], i.get("run") or i.get("source") or i["architecture"])
+        if key in seen:
+            continue
+        seen.add(key)
+        what = {"run": f"{i.get('paper')} {i.get('scale')} run {i.get('run_id')} "
+                       f"({i.get('checkpoint')})",
+                "hf": f"Hugging Face {i.get('source')}", "random": "random init, N(0, 0.02)"}
+        rows.append({"origin": r["origin"], "weights": what[i["kind"]],
+                     "architecture": i["architecture"], "params": i["params"],
+                     "pre-training tokens": i.get("tokens"),
+                     "val loss": i.get("final_val_loss"),
+                     "finished": i.get("finished") if i["kind"] == "run" else None})
+    return rows
+
+
+def run_rows(runs: list[dict]) -> list[dict]:
+    rows = []
+    for r in runs:
+        s, c = r["summary"], r["config"]
+        row = {"origin": r["origin"], "task": c["task"], "arm": r["arm"], "seed": c["seed"],
+               "run": r["dir"].name, "steps": f"{s['steps']}/{s['planned_steps']}",
+               "status": s["status"]}
+        for metric, value in (s.get("dev") or {}).items():
+            row[metric] = round(100 * value, 2)
+        row.update({"wall_s": s.get("wall_s"), "device": s.get("device")})
+        rows.append(row)
+    return rows
+
+
+def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | None,
+                          reference_root: Path | None) -> Path:
+    if spec.finetune is None or scale not in spec.finetune.scales:
+        raise ReproError(f"{spec.name}: no fine-tuning recipe at scale {scale!r}")
+    stem = finetune_group(spec.name, scale)
+    runs = []
+    for root, origin in ((reference_root, REFERENCE), (runs_root, YOURS)):
+        if root is not None:
+            runs += load_finetune_runs(root / stem, origin)
+    if not runs:
+        where = " or ".join(str(r / stem) for r in (runs_root, reference_root) if r is not None)
+        raise ReproError(f"no fine-tuning runs in {where}; run python -m repro {spec.name} "
+                         f"finetune --task TASK --scale {scale}")
+    recipe = spec.finetune.recipe
+    for r in runs:
+        r["arm"] = arm_of(r, recipe)
+    values = seed_values(runs)
+    shown = sorted(runs, key=lambda r: (r["origin"] != REFERENCE, r["config"]["task"],
+                                        r["arm"], r["config"]["seed"], r["dir"].name))
+    inits = pretraining_rows(shown)
+    lines = [f"# {spec.title}: fine-tuning on GLUE — `{scale}` scale\n",
+             f"{spec.citation}\n",
+             f"- generated {time.strftime('%Y-%m-%d %H:%M')} from {len(runs)} run(s), report at "
+             f"git `{git_commit()}`; runs at {', '.join(sorted({r['env'].get('git_commit', '?') for r in runs}))}",
+             f"- scale `{scale}`: {spec.finetune.scales[scale].about}",
+             f"- reproduce: `python -m repro {spec.name} finetune --task TASK --scale {scale} "
+             f"--seed S` (arms: `--set lm_coef=0`, `--init random`)\n",
+             "## Results on the GLUE dev sets (×100; mean ± std over seeds)\n",
+             md_table(results_rows(spec, scale, values)),
+             "## What pre-training the models had\n", md_table(inits)]
+    json_out = {"paper": spec.name, "scale": scale, "stem": stem,
+                "generated": time.strftime("%Y-%m-%d %H:%M"), "report_commit": git_commit(),
+                "values": {"/".join(map(str, k)): v for k, v in values.items()}, "ablation": {}}
+    for origin in (REFERENCE, YOURS):
+        rows, numbers = ablation(spec, values, origin)
+        if not rows:
+            continue
+        title = "reference evidence" if origin == REFERENCE else "your runs"
+        used = {json.dumps(r["config"]["init"], sort_keys=True) for r in shown
+                if r["origin"] == origin and r["arm"] == "recipe"}
+        lines += [f"## Ablation ({title}): auxiliary LM loss and pre-training (paper Table 5)\n",
+                  md_table(rows),
+                  *[v + "\n" for v in verdicts(spec, numbers, [json.loads(u) for u in sorted(used)])]]
+        json_out["ablation"][origin] = {"rows": rows, "compare_pretraining": compare(
+            numbers, "recipe", "random_init"), "compare_aux_lm": compare(numbers, "recipe",
+                                                                          "no_aux_lm")}
+    if spec.finetune.ablation_note:
+        lines.append(f"The paper: {spec.finetune.ablation_note}\n")
+    lines += ["## Recipe: paper value → these runs\n",
+              md_table(recipe_rows(spec.finetune, recipe)),
+              *[f"- {what}: {why}" for what, why in spec.finetune.notes], "",
+              "## Runs\n", md_table(run_rows(shown))]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_out["runs"] = run_rows(shown)
+    (out_dir / f"{stem}.json").write_text(json.dumps(json_out, indent=2, default=str) + "\n")
+    (out_dir / f"{stem}.md").write_text("\n".join(lines))
+    return out_dir / f"{stem}.md"
+
+
+def add_finetune_evidence(spec, scale: str, run_dirs: list[Path], reference_root: Path) -> list[Path]:
+    """Copy finished fine-tuning runs into the committed reference (reports/runs/<stem>/)."""
+    stem = finetune_group(spec.name, scale)
+    out = []
+    for d in run_dirs:
+        run = RunDir(d)
+        if not run.is_run() or not run.is_finished():
+            raise ReproError(f"--add {d}: not a finished run folder")
+        cfg = run.read_json(RunDir.CONFIG)
+        if cfg.get("paper") != spec.name or cfg.get("scale") != scale or "task" not in cfg:
+            raise ReproError(f"--add {d}: not a {spec.name} fine-tuning run at scale {scale}")
+        out.append(run.copy_evidence(reference_root / stem, git_commit()))
+    return out
+

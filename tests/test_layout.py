@@ -1,0 +1,108 @@
+"""The architecture as DESIGN.md states it, checked on the source: the import graph of repro/
+has no cycles and never runs from the library up into repro/cli; the library never imports the
+paper specs nor keys anything by a paper's name; every package is installed; `python -m repro
+list` loads no torch."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from run_helpers import cli_env
+
+REPO = Path(__file__).resolve().parent.parent
+PKG = REPO / "repro"
+PAPER_NAMES = {"gpt1", "gpt2", "gpt3", "igpt", "adder", "chargpt", "imagegpt", "words"}
+# String constants that are names of artifacts, not papers: the shipped tokenizers (named as
+# tiktoken and transformers name them) and transformers' model types.
+ALLOWED = {"data/tokenizers.py": {"gpt1", "gpt2"}, "config.py": {"gpt1", "gpt2"},
+           "interop/convert.py": {"gpt2"}}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """The repro modules a file imports (relative imports resolved; `from . import x` counts
+    x as a module when it is one)."""
+    me = module_name(path).split(".")
+    package = me if path.name == "__init__.py" else me[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            out.add(target)
+            for a in node.names:
+                if (REPO / Path(*f"{target}.{a.name}".split("."))).with_suffix(".py").is_file() or \
+                        (REPO / Path(*f"{target}.{a.name}".split(".")) / "__init__.py").is_file():
+                    out.add(f"{target}.{a.name}")
+    return {m for m in out if m.startswith(("repro", "repro_papers"))}
+
+
+GRAPH = {module_name(p): imports(p) for p in PKG.rglob("*.py")}
+
+
+def test_no_import_cycles():
+    state, cycle = {}, []
+
+    def visit(m, stack):
+        state[m] = "open"
+        for n in sorted(GRAPH.get(m, ())):
+            if n not in GRAPH or n == m or m.startswith(n + "."):   # a package's own __init__
+                continue
+            if state.get(n) == "open":
+                cycle.append(stack[stack.index(n):] + [n])
+            elif n not in state:
+                visit(n, stack + [n])
+        state[m] = "done"
+
+    for m in sorted(GRAPH):
+        if m not in state:
+            visit(m, [m])
+    assert not cycle, cycle[:3]
+
+
+def test_library_never_imports_the_cli_or_the_papers():
+    for m, deps in GRAPH.items():
+        if m == "repro.__main__" or m.startswith("repro.cli"):
+            continue
+        up = sorted(d for d in deps if d.startswith(("repro.cli", "repro_papers")))
+        assert not up, (m, up)
+
+
+def test_library_keys_nothing_by_a_paper_name():
+    for path in PKG.rglob("*.py"):
+        rel = str(path.relative_to(PKG))
+        if rel.startswith("cli/"):
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef))
+                      and n.body and isinstance(n.body[0], ast.Expr)}
+        names = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                 and isinstance(n.value, str) and id(n) not in docstrings} & PAPER_NAMES
+        assert names <= ALLOWED.get(rel, set()), (rel, names)
+
+
+def test_every_package_is_installed():
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(p.parent) for p in PKG.rglob("__init__.py")}
+    assert found | {"repro_papers"} == listed
+
+
+def test_list_loads_no_torch():
+    code = ("import sys, time; t = time.perf_counter(); from repro.cli import main; "
+            "main(['list']); print(time.perf_counter() - t, 'torch' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    seconds, torch_loaded = proc.stderr.split()
+    assert torch_loaded == "False" and "gpt3" in proc.stdout
+    assert float(seconds) < 1.5

@@ -1,0 +1,198 @@
+"""One GPU sitting: many `python -m repro ...` jobs packed onto one GPU under a memory budget and
+a deadline, then the evidence packed for the trip back.
+
+    python tools/sitting.py PLAN --deadline SECONDS [--gpu-gb 130] [--procs 12] [--out DIR]
+                            [--scale small] [--seeds 0,1,2] [--only NAME,...]
+
+PLAN names a list of jobs built below (text, images, finetune, ...). A job starts when the jobs
+it waits for have succeeded and its memory estimate fits; its command may use what an earlier
+job printed as JSON (`{gpt1-s0.run_dir}`). At the deadline every job still running gets SIGTERM
+(a training run saves and says where), and no new job starts once too little time is left for
+it. Each job's output is in <out>/logs/<name>.log; <out>/sitting.json says how each ended; the
+run folders (without checkpoints) are packed into <out>/runs.tar.xz.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEXT = ("gpt1", "gpt2", "gpt3", "words")
+GLUE = ("sst2", "cola", "mrpc", "rte", "stsb")
+REPRO = [sys.executable, "-m", "repro"]
+
+
+@dataclass
+class Job:
+    name: str
+    cmd: list[str]
+    gpu_gb: float
+    seconds: float                  # a rough duration: not started unless it fits before the end
+    after: tuple = ()
+    proc: subprocess.Popen | None = None
+    state: str = "waiting"          # waiting, running, ok, failed, stopped, skipped
+    started: float = 0.0
+    wall: float = 0.0
+    output: dict = field(default_factory=dict)
+
+
+def train(paper: str, seed: int, scale: str, gb: float, seconds: float) -> Job:
+    return Job(f"{paper}-s{seed}", REPRO + [paper, "--scale", scale, "--seed", str(seed),
+                                            "--no-progress", "--no-report", "--json"], gb, seconds)
+
+
+def evaluate(paper: str, seed: int, tasks: str, shots: str = "0") -> Job:
+    return Job(f"eval-{paper}-s{seed}-{tasks.replace(',', '+')}-k{shots.replace(',', '+')}",
+               REPRO + ["eval", f"{{{paper}-s{seed}.run_dir}}", "--tasks", tasks, "--shots",
+                        shots, "--json"], 6, 60, after=(f"{paper}-s{seed}",))
+
+
+def finetune(task: str, init: str, lm_coef: float, seed: int, scale: str) -> Job:
+    source = ["--init", "random"] if init == "random" else ["--init", "{gpt1-s0.run_dir}"]
+    return Job(f"ft-{task}-{init}-lm{lm_coef:g}-s{seed}",
+               REPRO + ["gpt1", "finetune", "--task", task, "--scale", scale, "--seed", str(seed),
+                        "--set", f"lm_coef={lm_coef}", "--no-progress", "--no-report", "--json",
+                        *source], 3, 150, after=() if init == "random" else ("gpt1-s0",))
+
+
+def plan(name: str, scale: str, seeds: list[int]) -> list[Job]:
+    """The job lists of the sittings (GB and seconds: estimates for one H200, from the runs of
+    the previous sitting)."""
+    if name == "text":
+        jobs = [train(p, s, scale, 22, 240) for s in seeds for p in TEXT]
+        jobs += [train("chargpt", s, scale, 3, 120) for s in seeds]
+        jobs += [train("adder", s, scale, 2, 90) for s in seeds]
+        jobs += [evaluate(p, s, "lambada,wikitext2,ptb") for s in seeds for p in TEXT]
+        jobs += [evaluate("gpt3", s, "lambada,piqa", "0,1,few") for s in seeds]
+        return jobs
+    if name == "images":
+        return [train(p, s, scale, 8, 120) for s in seeds for p in ("igpt", "imagegpt")]
+    if name == "finetune":
+        return [finetune(t, init, lm, s, scale) for s in seeds for t in GLUE
+                for init, lm in (("pretrained", 0.5), ("pretrained", 0.0), ("random", 0.5))]
+    raise SystemExit(f"unknown plan {name!r}: text, images, finetune")
+
+
+def fill(cmd: list[str], jobs: dict[str, Job]) -> list[str]:
+    out = []
+    for part in cmd:
+        if part.startswith("{") and part.endswith("}"):
+            job, key = part[1:-1].split(".")
+            part = str(jobs[job].output[key])
+        out.append(part)
+    return out
+
+
+def last_json(text: str) -> dict:
+    """The last JSON object a job printed (its --json summary)."""
+    start = text.rfind("\n{")
+    for i in ([start + 1] if start >= 0 else []) + [0]:
+        try:
+            return json.loads(text[i:])
+        except ValueError:
+            continue
+    return {}
+
+
+def run(jobs: list[Job], deadline: float, gpu_gb: float, procs: int, logs: Path) -> None:
+    by_name = {j.name: j for j in jobs}
+    t0 = time.monotonic()
+    logs.mkdir(parents=True, exist_ok=True)
+    while True:
+        now = time.monotonic() - t0
+        for j in jobs:
+            if j.state == "running" and j.proc.poll() is not None:
+                j.wall = now - j.started
+                text = (logs / f"{j.name}.log").read_text(errors="replace")
+                j.output = last_json(text)
+                j.state = "ok" if j.proc.returncode == 0 else (
+                    "stopped" if j.output.get("interrupted") else "failed")
+                print(f"[{now:5.0f}s] {j.state:7s} {j.name} ({j.wall:.0f}s)", flush=True)
+        for j in jobs:
+            if j.state == "waiting" and any(by_name[a].state in ("failed", "stopped", "skipped")
+                                            for a in j.after):
+                j.state = "skipped"
+        running = [j for j in jobs if j.state == "running"]
+        if now > deadline:
+            for j in running:
+                j.proc.send_signal(signal.SIGTERM)
+            for j in running:
+                try:
+                    j.proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    j.proc.kill()
+            for j in jobs:
+                if j.state == "running":
+                    j.state, j.wall = "stopped", time.monotonic() - t0 - j.started
+                elif j.state == "waiting":
+                    j.state = "skipped"
+            return
+        hopeful = [j for j in jobs if j.state == "waiting" and now + j.seconds <= deadline]
+        if not running and not hopeful:   # nothing left that can still finish: stop the clock
+            for j in jobs:
+                if j.state == "waiting":
+                    j.state = "skipped"
+            return
+        used = sum(j.gpu_gb for j in running)
+        for j in jobs:
+            if (j.state != "waiting" or len(running) >= procs or used + j.gpu_gb > gpu_gb
+                    or any(by_name[a].state != "ok" for a in j.after)):
+                continue
+            if now + j.seconds > deadline:
+                continue   # would not finish in time; a later, shorter job may still fit
+            j.started, j.state = now, "running"
+            log = open(logs / f"{j.name}.log", "w")
+            j.proc = subprocess.Popen(fill(j.cmd, by_name), stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+            running.append(j)
+            used += j.gpu_gb
+            print(f"[{now:5.0f}s] start   {j.name}", flush=True)
+        time.sleep(1)
+
+
+def pack(roots: list[Path], out: Path) -> Path:
+    """Every run folder under roots, without checkpoints, as one tar.xz."""
+    path = out / "runs.tar.xz"
+    with tarfile.open(path, "w:xz") as tar:
+        for root in roots:
+            for f in sorted(root.rglob("*")):
+                if f.is_file() and "checkpoints" not in f.parts:
+                    tar.add(f, arcname=str(f))
+    return path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("plans", help="comma-separated: text, images, finetune")
+    p.add_argument("--deadline", type=float, required=True, help="seconds from now")
+    p.add_argument("--gpu-gb", type=float, default=130)
+    p.add_argument("--procs", type=int, default=12)
+    p.add_argument("--scale", default="small")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--only", help="comma-separated job names (and what they wait for)")
+    p.add_argument("--out", default=os.environ.get("OUT", "sitting"))
+    args = p.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = [j for name in args.plans.split(",") for j in plan(name, args.scale, seeds)]
+    if args.only:
+        keep = set(args.only.split(","))
+        jobs = [j for j in jobs if j.name in keep]
+    out = Path(args.out)
+    run(jobs, args.deadline, args.gpu_gb, args.procs, out / "logs")
+    summary = {j.name: {"state": j.state, "wall_s": round(j.wall, 1), "cmd": " ".join(j.cmd),
+                        "run_dir": j.output.get("run_dir")} for j in jobs}
+    (out / "sitting.json").write_text(json.dumps(summary, indent=2) + "\n")
+    pack([Path("runs")], out)
+    states = [j.state for j in jobs]
+    print({s: states.count(s) for s in sorted(set(states))}, flush=True)
+
+
+if __name__ == "__main__":
+    main()
