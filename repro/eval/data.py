@@ -77,15 +77,11 @@ def checksums(names) -> dict:
 
 
 def user_text(path: str) -> str:
+    """The user's file (xz or plain). A byte that is not UTF-8 (a slice cut inside a
+    character) becomes U+FFFD."""
     p = Path(path).expanduser()
     check(p.is_file(), f"--set eval.path={path}: no such file")
-    return _read(p).decode("utf-8", errors="strict")
-
-
-def user_bytes(path: str) -> bytes:
-    p = Path(path).expanduser()
-    check(p.is_file(), f"--set eval.path={path}: no such file")
-    return _read(p)
+    return _read(p).decode("utf-8", errors="replace")
 
 
 # ---- record formats ------------------------------------------------------------------------

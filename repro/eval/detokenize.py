@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 CONTEXTS = {  # where the inverse splits a both-sides glue again
     "word": lambda c: c.isalnum() or c in "<>",      # letters, digits, the "<unk>" token
@@ -51,6 +52,9 @@ RULES = {
         quote='"', repeated=("=",),
         abbreviation=r"(?:[A-Za-z]\.)+|[A-Z][a-z]{0,3}\."),   # "U.S.", "e.g.", "A.", "No.", "Col."
     "ptb": Rules(glue_left=("n't", *_CONTRACTIONS), glue_right=("$", "#")),
+    # Children's Book Test: PTB-style quotes `` '' stay as they are (no inverse is needed)
+    "cbt": Rules(glue_left=(",", ".", ";", ":", "!", "?", ")", "''", "n't", *_CONTRACTIONS),
+                 glue_right=("(", "``")),
 }
 
 
@@ -83,20 +87,29 @@ def retokenize_line(rules: Rules, text: str) -> str:
     return f" {' '.join(tokens)} " if tokens else " "
 
 
+@lru_cache(maxsize=None)
+def _peel_lists(rules: Rules) -> tuple[list, list, set, str, str]:
+    """Opening and closing tokens (longest first), both as a set, and the characters an
+    opening token starts with / a closing one ends with (a fast first test)."""
+    leading = sorted({*rules.glue_right, rules.quote} - {""}, key=len, reverse=True)
+    trailing = sorted({*rules.glue_left, rules.quote} - {""}, key=len, reverse=True)
+    return (leading, trailing, set(leading) | set(trailing), "".join(t[0] for t in leading),
+            "".join(t[-1] for t in trailing))
+
+
 def _split_chunk(rules: Rules, chunk: str) -> list[str]:
     if rules.repeated and set(chunk) <= set(rules.repeated):
         return list(chunk)
     lead, trail = [], []
-    leading = sorted({*rules.glue_right, rules.quote} - {""}, key=len, reverse=True)
-    trailing = sorted({*rules.glue_left, rules.quote} - {""}, key=len, reverse=True)
-    fixed = set(leading) | set(trailing)
-    while True:   # peel opening tokens, then closing ones, while a word remains between
+    leading, trailing, fixed, firsts, lasts = _peel_lists(rules)
+    while chunk[0] in firsts:   # peel opening tokens, then closing ones, while a word remains
         hit = next((t for t in leading if chunk.startswith(t) and len(chunk) > len(t)), None)
         if hit is None:
             break
         lead.append(hit)
         chunk = chunk[len(hit):]
-    while chunk not in fixed and not (chunk.endswith(".") and _abbreviation(rules, chunk)):
+    while chunk[-1] in lasts and chunk not in fixed and not (
+            chunk.endswith(".") and _abbreviation(rules, chunk)):
         hit = next((t for t in trailing if chunk.endswith(t) and len(chunk) > len(t)), None)
         if hit is None:
             break

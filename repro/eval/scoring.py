@@ -2,7 +2,8 @@
 
 A Request is a context and a continuation of token ids. The model sees the last
 block_size tokens of context + continuation (left truncation, as lm-evaluation-harness does);
-the continuation's tokens are scored from the logits one position earlier. Requests are
+the continuation's tokens are scored from the logits one position earlier (a continuation
+longer than the context, in pieces). Requests are
 sorted by length (longest first), right-padded into batches (padding sits after every scored
 position, so causal attention never lets it matter) and run with one forward each:
 `model.logits(idx)`. On CUDA the forward runs under bf16 autocast unless eval.precision says
@@ -30,7 +31,7 @@ SCORE_CHUNK = 4096            # scored positions per fp32 log-softmax (bounds it
 @dataclass(frozen=True)
 class Request:
     context: np.ndarray       # at least one token
-    continuation: np.ndarray  # at least one token, at most block_size
+    continuation: np.ndarray  # at least one token
 
 
 @dataclass(frozen=True)
@@ -53,29 +54,36 @@ class Scorer:
         self.dtype = "bf16 autocast, fp32 scores" if bf16 else "fp32"
 
     def score(self, requests: list[Request], desc: str = "scoring") -> list[Score]:
+        """One Score per request. A continuation longer than the context is scored in pieces
+        of at most block_size tokens, each after as much of what precedes it as fits."""
         T = self.context
-        inputs, targets = [], []
-        for r in requests:
-            n = len(r.continuation)
-            check(len(r.context) >= 1 and n >= 1, "a scored continuation needs a context token "
-                                                  "and at least one token")
-            check(n <= T, f"a continuation of {n} tokens does not fit the model's {T}-token context")
+        owner, inputs, targets = [], [], []
+        for k, r in enumerate(requests):
+            check(len(r.context) >= 1 and len(r.continuation) >= 1,
+                  "a scored continuation needs a context token and at least one token")
             seq = np.concatenate([r.context, r.continuation])
-            inputs.append(seq[-(T + 1):-1])
-            targets.append(r.continuation)
-        order = sorted(range(len(requests)), key=lambda i: -len(inputs[i]))
+            for a in range(len(r.context), len(seq), T):
+                b = min(a + T, len(seq))
+                owner.append(k)
+                inputs.append(seq[max(0, b - 1 - T):b - 1])
+                targets.append(seq[a:b])
+        order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
         batches, start = [], 0
         while start < len(order):
             rows = max(1, min(self.batch_size, MAX_BATCH_TOKENS // len(inputs[order[start]])))
             batches.append(order[start:start + rows])
             start += rows
-        out: list[Score | None] = [None] * len(requests)
+        pieces: list[Score | None] = [None] * len(inputs)
         from tqdm.auto import tqdm
         for batch in tqdm(batches, desc=desc, unit="batch", disable=not self.progress,
                           leave=False):
-            for i, s in zip(batch, self._batch([inputs[i] for i in batch],
-                                               [targets[i] for i in batch])):
-                out[i] = s
+            for i, piece in zip(batch, self._batch([inputs[i] for i in batch],
+                                                   [targets[i] for i in batch])):
+                pieces[i] = piece
+        out = [Score(0.0, 0, True) for _ in requests]
+        for k, p in zip(owner, pieces):
+            s = out[k]
+            out[k] = Score(s.logprob + p.logprob, s.tokens + p.tokens, s.greedy and p.greedy)
         return out
 
     @torch.inference_mode()
@@ -110,7 +118,8 @@ def windows(ids: np.ndarray, prefix: int | None, context: int, stride: int) -> l
     """Requests scoring every token of ids once (after `prefix`, the tokenizer's document start;
     without one the first token is context only): see the module docstring."""
     seq = np.asarray(ids if prefix is None else np.concatenate([[prefix], ids]), dtype=np.int64)
-    check(1 <= stride <= context, f"eval.stride={stride} must be between 1 and the context ({context})")
+    check(1 <= stride <= context,
+          f"eval.stride={stride} must be between 1 and the context ({context})")
     out, a, b = [], 1, min(context + 1, len(seq))
     while a < len(seq):
         out.append(Request(seq[max(0, b - 1 - context):a], seq[a:b]))

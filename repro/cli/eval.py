@@ -1,0 +1,232 @@
+"""`python -m repro eval <run-dir | --hf NAME_OR_DIR> [--tasks T,...] [--shots K,...] [--limit N]
+[--json] [--out DIR] [--batch-size B] [--device D] [--set eval.KEY=VALUE]`: the papers'
+zero- and few-shot evaluations (repro/eval) of a run's newest verified checkpoint, an exported
+folder or a Hugging Face GPT-2 / OpenAI-GPT checkpoint.
+
+The CLI is the layer that knows the papers: the default tasks and K are the ones the run's
+paper reports (plus GPT-2's zero-shot trio), "few" is the paper's K for the task, and each
+number is printed beside the paper's value for a size of the same structure (comparable),
+or for the run's own size (a scaled-down run: not comparable). Results go into the run
+folder (eval.json, merged with earlier tasks), and to --out DIR as eval.json + eval.md.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ReproError, check
+from . import Parser, papers
+
+ZERO_SHOT_TRIO = ("lambada", "wikitext2", "ptb")   # GPT-2 Table 3's shipped columns
+DEFAULT_KSHOT = ("0", "1", "few")
+
+
+def parser() -> Parser:
+    p = Parser(prog="repro eval", description="Zero- and few-shot evaluation (repro/eval).")
+    p.add_argument("run_dir", nargs="?", help="a run folder (its newest verified checkpoint)")
+    p.add_argument("--hf", metavar="NAME_OR_DIR", help="a Hugging Face checkpoint: a folder "
+                   "(e.g. `repro export` output) or a hub id (online, or in the HF cache)")
+    p.add_argument("--tasks", help="comma-separated (default: GPT-2's lambada, wikitext2, ptb "
+                   "and the tasks the run's paper reports); --list shows them all")
+    p.add_argument("--shots", help="K for the K-shot tasks: comma-separated numbers or 'few' "
+                   "(the paper's K, capped to what fits the context); default 0,1,few or the "
+                   "paper's own")
+    p.add_argument("--limit", type=int, default=0, help="only the first N examples (lines of a "
+                   "perplexity file)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per forward (default 32)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda[:i]")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE",
+                   help="eval.path=FILE (a task's data file), eval.stride=N, eval.seed=N, "
+                        "eval.precision=auto|fp32|bf16")
+    p.add_argument("--out", metavar="DIR", help="also write DIR/eval.json and DIR/eval.md")
+    p.add_argument("--json", action="store_true", help="print the results file as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--list", action="store_true", help="print the task table and exit")
+    p.add_argument("--tokenize-only", action="store_true", help="fill the token cache with every "
+                   "text the plan scores, load no weights (e.g. GPT-1's spaCy tokens for a "
+                   "machine without spaCy)")
+    p.add_argument("--tokenizer", help="with --tokenize-only and no model: gpt2 | gpt1")
+    p.add_argument("--context", type=int, default=1024, help="with --tokenizer: the context "
+                   "K-shot prompts must fit (default 1024)")
+    return p
+
+
+# ---- the papers' side ------------------------------------------------------------------------
+def few_shot_k(task: str) -> int:
+    """The K a paper used for the task's few-shot setting (the largest, if several do)."""
+    ks = [e.shots for spec in papers().values() for e in spec.evaluations
+          if e.task == task and e.shots > 1]
+    if not ks:
+        raise ReproError(f"--shots few: no paper gives a few-shot K for {task}; pass a number")
+    return max(ks)
+
+
+def paper_sizes(em) -> tuple[list, str]:
+    """[(spec, size)] whose numbers sit beside ours, and whether they are comparable: sizes of
+    the model's exact structure, else the run's own paper and size (a scaled-down run)."""
+    from ..interop.parity import structure
+    from ..spec import size_config
+    ours = structure(em.model.config)
+    same = [(spec, size) for spec in papers().values() if spec.evaluations
+            for size in spec.sizes if structure(size_config(spec, size).model) == ours]
+    if same:
+        return same, "yes: the paper's structure"
+    cfg = em.config
+    if cfg is not None and cfg.paper in papers() and papers()[cfg.paper].evaluations:
+        spec = papers()[cfg.paper]
+        m = cfg.model
+        return [(spec, cfg.size or spec.default_size)], (
+            f"no: {m.n_layer}x{m.n_embd}, context {m.block_size} ({cfg.scale or 'custom'} scale), "
+            f"trained on {cfg.data.source}")
+    return [], ""
+
+
+def plan(args, em_config) -> list:
+    """[(Task, K)] from --tasks/--shots and the paper's defaults."""
+    from ..eval.tasks import get_task
+    spec = papers().get(getattr(em_config, "paper", ""), None)
+    evals = spec.evaluations if spec else ()
+    if args.tasks:
+        names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    else:
+        names = list(ZERO_SHOT_TRIO) + [e.task for e in evals if e.task not in ZERO_SHOT_TRIO]
+        names = [n for n in dict.fromkeys(names) if get_task(n).shipped]
+    tasks = [get_task(n) for n in dict.fromkeys(names)]
+    out = []
+    for task in tasks:
+        if not task.kshot:
+            out.append((task, 0))
+            continue
+        own = sorted({e.shots for e in evals if e.task == task.name})
+        wanted = args.shots.split(",") if args.shots else [str(k) for k in own] or DEFAULT_KSHOT
+        for w in wanted:
+            w = w.strip()
+            if w == "few":
+                out.append((task, few_shot_k(task.name)))
+            elif w.isdigit():
+                out.append((task, int(w)))
+            else:
+                raise ReproError(f"--shots {w!r}: expected a number or 'few'")
+    return list(dict.fromkeys(out))
+
+
+def check_data(tasks: list, settings) -> None:
+    """Before any weights load: a task whose data neither ships nor is given is refused."""
+    from ..eval.tasks import source_text
+    check(not settings.path or len({t.name for t in tasks}) == 1,
+          "--set eval.path names one file: select one task with --tasks")
+    for task in dict.fromkeys(tasks):
+        if not task.shipped and not settings.path:
+            source_text(task, "")           # raises with the file to point eval.path at
+
+
+# ---- tables ----------------------------------------------------------------------------------
+def with_paper(result: dict, sizes: list, comparable: str) -> list[dict]:
+    from ..report.evaluation import paper_value
+    rows = []
+    for r in result["results"]:
+        value, source = None, ""
+        for spec, size in sizes:
+            value, source = paper_value(spec, size, r["task"], r["metric"], r["shots"],
+                                        exact_size=True)
+            if value is not None:
+                break
+        k = r.get("k_used")
+        rows.append({"task": r["task"], "setting": r["setting"],
+                     "K": f"{r['shots']} (used {k['min']}-{k['max']}, mean {k['mean']})" if k
+                     else r["shots"], "metric": r["metric"], "value": round(r["value"], 4),
+                     "n": r["n"], "paper": value, "paper source": source,
+                     "comparable": comparable if value is not None else ""})
+    return rows
+
+
+def markdown(result: dict, rows: list[dict]) -> str:
+    from ..report.tables import md_table
+    head = (f"# Evaluation of {result['model']}\n\ncheckpoint {result['checkpoint'] or '-'}, "
+            f"tokenizer {result['tokenizer']}, context {result['context']}, device "
+            f"{result['device']} ({result['precision']}), commit {result['commit']}"
+            + (f", first {result['limit']} examples per task" if result["limit"] else "") + "\n")
+    notes = sorted({r["note"] for r in result["results"] if r.get("note")})
+    strides = sorted({(r["task"], r["stride"]) for r in result["results"] if "stride" in r})
+    lines = [head, md_table(rows)]
+    lines += [f"- {n}" for n in notes]
+    lines += [f"- {t}: windows of {result['context']} tokens, stride {s}" for t, s in strides]
+    return "\n".join(lines) + "\n"
+
+
+# ---- main ------------------------------------------------------------------------------------
+def main(argv: list[str]) -> None:
+    args = parser().parse_args(argv)
+    from ..eval.settings import parse_settings
+    settings = parse_settings(args.overrides)
+    if args.list:
+        return print_tasks()
+    check(args.limit >= 0, f"--limit {args.limit}: must not be negative")
+    if args.tokenize_only and args.tokenizer:
+        return tokenize_only(args, settings)
+    check(bool(args.run_dir) != bool(args.hf), "give a run folder or --hf NAME_OR_DIR (one of them)")
+    if args.tokenize_only:
+        return tokenize_only(args, settings)
+    from ..eval.models import from_hf, from_run
+    config = _run_config(args.run_dir) if args.run_dir else None
+    todo = plan(args, config)
+    check_data([t for t, _ in todo], settings)
+    em = from_run(args.run_dir) if args.run_dir else from_hf(args.hf)
+    from ..eval.runner import evaluate, merge
+    device = _device(args.device)
+    result = evaluate(em, todo, args.limit, settings, device, args.batch_size, not args.no_progress)
+    sizes, comparable = paper_sizes(em)
+    rows = with_paper(result, sizes, comparable)
+    if em.run_dir is not None:   # the run keeps the results; reports set the paper beside them
+        from ..rundir import RunDir
+        run = RunDir(em.run_dir)
+        run.write_json(RunDir.EVAL, merge(run.read_optional(RunDir.EVAL), result))
+    result["paper_rows"] = rows
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "eval.md").write_text(markdown(result, rows))
+    print(json.dumps(result, indent=2) if args.json else markdown(result, rows))
+
+
+def _run_config(run_dir: str):
+    from ..config import Config
+    from ..rundir import RunDir
+    run = RunDir(run_dir)
+    check(run.has_config() or run.is_evidence(), f"{run_dir}: not a run folder (no {RunDir.CONFIG})")
+    return Config.from_dict(run.read_json(RunDir.CONFIG))
+
+
+def _device(name: str) -> str:
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    cuda = name.startswith("cuda")
+    check(name == "cpu" or (cuda and torch.cuda.is_available()),
+          f"--device {name}: " + ("no CUDA device here" if cuda else "expected auto, cpu or cuda[:i]"))
+    return name
+
+
+def tokenize_only(args, settings) -> None:
+    from ..data.tokenizers import get_tokenizer
+    from ..eval.runner import tokenize_only as run
+    if args.tokenizer:
+        config, tok, context = None, get_tokenizer(args.tokenizer), args.context
+    else:
+        check(bool(args.run_dir), "--tokenize-only needs a run folder or --tokenizer NAME")
+        config = _run_config(args.run_dir)
+        tok, context = get_tokenizer(config.data.tokenizer), config.model.block_size
+    todo = plan(args, config)
+    check_data([t for t, _ in todo], settings)
+    n = run(tok, context, todo, args.limit, settings)
+    print(f"tokenized the texts of {n} task settings with {tok.name} (context {context}) into "
+          f"the token cache")
+
+
+def print_tasks() -> None:
+    from ..eval.tasks import TASKS
+    from ..report.tables import md_table
+    print(md_table([{"task": t.name, "protocol": t.protocol, "K-shot": "yes" if t.kshot else "",
+                     "data": "shipped" if t.shipped else f"--set eval.path= {t.file_hint}",
+                     "what": t.about} for t in TASKS.values()]))
