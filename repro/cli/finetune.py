@@ -26,11 +26,15 @@ from .train import REPORTS
 
 
 def parser(paper: str, tasks) -> Parser:
-    p = Parser(prog=f"repro {paper} finetune", description=__doc__.splitlines()[0])
+    p = Parser(prog=f"repro {paper} finetune", description="Fine-tune a model on a GLUE task "
+               "with the paper's recipe, score the dev set, write the fine-tuning report.")
     p.add_argument("--task", required=True, choices=list(tasks))
-    p.add_argument("--init", metavar="RUN_DIR|random", help="a pre-training run folder, or random")
+    p.add_argument("--init", metavar="RUN_DIR|random", help="a pre-training run folder, or random "
+                   "(default: the scale's: tiny random; small, medium the newest run of that "
+                   "scale under --out; paper the released weights)")
     p.add_argument("--hf", metavar="NAME_OR_DIR", help="a Hugging Face model id or folder")
-    p.add_argument("--scale", help="tiny | small | medium | paper (default: see above)")
+    p.add_argument("--scale", help="tiny | small | medium | paper (default: the --init run's; "
+                   "paper with --hf; else tiny)")
     p.add_argument("--seed", type=int, default=0, help="seed of the head, data order, dropout")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change a recipe value, e.g. lm_coef=0 (repeatable)")
@@ -81,8 +85,8 @@ def run_scale(spec, run_dir: Path) -> str:
     if not run.has_config():
         raise ReproError(f"--init {run_dir}: not a run folder (no {RunDir.CONFIG})")
     cfg = run.read_json(RunDir.CONFIG)
-    if cfg.get("paper") != spec.name or "task" in cfg:
-        what = "a fine-tuning run" if "task" in cfg else f"a {cfg.get('paper') or 'unknown'} run"
+    if cfg.get("paper") != spec.name or "recipe" in cfg:
+        what = "a fine-tuning run" if "recipe" in cfg else f"a {cfg.get('paper') or 'unknown'} run"
         raise ReproError(f"--init {run_dir}: {what}, not a {spec.name} pre-training run")
     scale = cfg.get("scale")
     if scale not in spec.finetune.scales:

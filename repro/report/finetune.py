@@ -44,7 +44,7 @@ def load_finetune_runs(folder: Path, origin: str) -> list[dict]:
             env = run.read_optional(RunDir.ENV) or {}
         except ReproError:
             continue   # a damaged folder is not evidence
-        if summary is None or "task" not in config:
+        if summary is None or "recipe" not in config:
             continue
         runs.append({"dir": d, "origin": origin, "config": config, "summary": summary, "env": env})
     return runs
@@ -83,9 +83,12 @@ def stats(values: list[float] | None) -> dict | None:
 
 
 def fmt(s: dict | None) -> str:
+    """mean ± std [min, max] (n seeds)."""
     if not s:
         return ""
-    return f"{s['mean']:.1f} ± {s['std']:.1f} (n={s['n']})" if s["n"] > 1 else f"{s['mean']:.1f} (n=1)"
+    if s["n"] == 1:
+        return f"{s['mean']:.1f} (n=1)"
+    return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}, {s['max']:.1f}] (n={s['n']})"
 
 
 def paper_value(spec, task: str, metric: str, variant: str = "full"):
@@ -95,16 +98,15 @@ def paper_value(spec, task: str, metric: str, variant: str = "full"):
 
 def results_rows(spec, scale: str, values: dict) -> list[dict]:
     """Per task and GLUE metric: the paper's number beside each origin's recipe runs."""
+    origins = [o for o in (REFERENCE, YOURS) if any(k[0] == o and k[2] == "recipe" for k in values)]
     rows = []
     for task in spec.finetune.tasks:
         for metric in TASKS[task].metrics:
             value, source = paper_value(spec, task, metric)
             row = {"task": task, "metric": metric,
                    "paper": f"{value:.1f} ({source})" if value is not None else "not reported"}
-            for origin in (REFERENCE, YOURS):
-                s = stats(values.get((origin, task, "recipe"), {}).get(metric))
-                if s:
-                    row[origin] = fmt(s)
+            for origin in origins:
+                row[origin] = fmt(stats(values.get((origin, task, "recipe"), {}).get(metric)))
             row["comparable?"] = spec.finetune.scales[scale].comparable if value is not None else ""
             rows.append(row)
     return rows
@@ -130,7 +132,8 @@ def ablation(spec, values: dict, origin: str) -> tuple[list[dict], dict]:
             rows.append(row)
     complete = [t for t in spec.finetune.tasks if all(t in means[arm] for arm in ARMS)]
     if complete:
-        avg = {"task": f"average ({len(complete)} tasks)", "metric": "headline"}
+        avg = {"task": f"average of {len(complete)} task{'s' * (len(complete) > 1)}",
+               "metric": "headline"}
         for arm in ARMS:
             avg[names[arm]] = f"{sum(means[arm][t] for t in complete) / len(complete):.1f}"
             papers = [paper_value(spec, t, TASKS[t].metrics[0], PAPER_VARIANT[arm])[0]
@@ -157,26 +160,30 @@ def compare(numbers: dict, a: str, b: str) -> dict | None:
 
 
 def verdicts(spec, numbers: dict, inits: list[dict]) -> list[str]:
-    names, out = arm_names(spec.finetune.recipe), []
+    """The two questions of the ablation, answered from the numbers."""
+    out = []
     pre = compare(numbers, "recipe", "random_init")
     if pre:
-        beats = pre["a"] > pre["b"]
+        n, beats = len(pre["tasks"]), pre["a"] > pre["b"]
         line = (f"**Does the pre-trained model beat random init on average? "
                 f"{'Yes' if beats else 'No'}**: {pre['a']:.1f} vs {pre['b']:.1f} (headline "
-                f"metrics averaged over {len(pre['tasks'])} tasks); pre-trained higher on "
-                f"{len(pre['a_higher_on'])} of {len(pre['tasks'])}; the gap exceeds the seeds' "
-                f"spread on {len(pre['beyond_spread'])} ({', '.join(pre['beyond_spread']) or 'none'}).")
+                f"metrics averaged over {n} task{'s' * (n > 1)}); pre-trained higher on "
+                f"{len(pre['a_higher_on'])} of {n}; the gap exceeds the seeds' spread on "
+                f"{len(pre['beyond_spread'])} ({', '.join(pre['beyond_spread']) or 'none'}).")
         if not beats:
-            line += (" Why: the pre-training gave the model little to transfer (" + "; ".join(
-                _pretraining_words(i) for i in inits) + "), and these gaps are mostly within "
-                "seed noise.")
+            within = n - len(pre["beyond_spread"])
+            line += (" Why, from these runs: the pre-training behind them was "
+                     + "; ".join(_pretraining_words(i) for i in inits)
+                     + f"; on {within} of {n} tasks the two arms are within the seeds' spread, "
+                       f"so there the runs cannot tell them apart.")
         out.append(line)
     aux = compare(numbers, "recipe", "no_aux_lm")
     if aux:
-        out.append(f"Auxiliary LM loss: {names['recipe']} {aux['a']:.1f} vs {names['no_aux_lm']} "
-                   f"{aux['b']:.1f} over {len(aux['tasks'])} tasks; higher with it on "
-                   f"{len(aux['a_higher_on'])}; beyond the seeds' spread on "
-                   f"{len(aux['beyond_spread'])}.")
+        n = len(aux["tasks"])
+        out.append(f"**Auxiliary LM loss**: with it (λ = {spec.finetune.recipe.lm_coef:g}) "
+                   f"{aux['a']:.1f}, without it (λ = 0) {aux['b']:.1f} (averaged over {n} "
+                   f"task{'s' * (n > 1)}); higher with it on {len(aux['a_higher_on'])} of {n}; "
+                   f"the gap exceeds the seeds' spread on {len(aux['beyond_spread'])}.")
     return out
 
 
@@ -249,7 +256,7 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
              f"- scale `{scale}`: {spec.finetune.scales[scale].about}",
              f"- reproduce: `python -m repro {spec.name} finetune --task TASK --scale {scale} "
              f"--seed S` (arms: `--set lm_coef=0`, `--init random`)\n",
-             "## Results on the GLUE dev sets (×100; mean ± std over seeds)\n",
+             "## Results on the GLUE dev sets (×100; mean ± std [min, max] over seeds)\n",
              md_table(results_rows(spec, scale, values)),
              "## What pre-training the models had\n", md_table(inits)]
     json_out = {"paper": spec.name, "scale": scale, "stem": stem,
@@ -290,7 +297,7 @@ def add_finetune_evidence(spec, scale: str, run_dirs: list[Path], reference_root
         if not run.is_run() or not run.is_finished():
             raise ReproError(f"--add {d}: not a finished run folder")
         cfg = run.read_json(RunDir.CONFIG)
-        if cfg.get("paper") != spec.name or cfg.get("scale") != scale or "task" not in cfg:
+        if cfg.get("paper") != spec.name or cfg.get("scale") != scale or "recipe" not in cfg:
             raise ReproError(f"--add {d}: not a {spec.name} fine-tuning run at scale {scale}")
         out.append(run.copy_evidence(reference_root / stem, git_commit()))
     return out

@@ -28,7 +28,7 @@ from .head import FinetuneModel, task_loss
 from .metrics import score
 from .recipe import FinetuneRecipe
 
-LOG_ROWS = 100       # about this many loss rows per run in metrics.jsonl
+LOG_ROWS = 50        # about this many loss rows per run in metrics.jsonl (evidence stays small)
 EVAL_BATCH = 64      # examples per dev forward
 
 
@@ -68,7 +68,11 @@ class Finetuner:
         self.run.write_json(RunDir.ENV, environment(self.device_name, self.seed, 1))
 
     def _batch(self, enc: Encoded, items) -> dict:
-        return {k: v.to(self.acc.device) for k, v in collate(enc, items, self.max_len).items()}
+        # Pinned and non-blocking on a GPU: a copy from pageable memory would wait for the
+        # previous update to finish, and the host could not queue the next one meanwhile.
+        cuda = self.acc.device.type == "cuda"
+        return {k: (v.pin_memory() if cuda else v).to(self.acc.device, non_blocking=cuda)
+                for k, v in collate(enc, items, self.max_len).items()}
 
     def train_step(self, items) -> tuple[torch.Tensor, torch.Tensor | None]:
         b = self._batch(self.data["train"], items)
@@ -86,8 +90,8 @@ class Finetuner:
         return loss_task.detach(), None if lm_loss is None else lm_loss.detach()
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[dict, np.ndarray]:
-        """GLUE's metrics on the dev set, and the predictions in dev order."""
+    def evaluate(self) -> dict:
+        """GLUE's metrics of the task on the dev set."""
         dev = self.data["dev"]
         self.model.eval()
         pred = np.zeros(len(dev), dtype=np.float32 if self.regression else np.int64)
@@ -98,7 +102,7 @@ class Finetuner:
             out = out.float()
             pred[items] = (out.squeeze(-1) if self.regression else out.argmax(-1)).cpu().numpy()
         self.model.train()
-        return score(self.metric_names, pred, dev.labels), pred
+        return score(self.metric_names, pred, dev.labels)
 
     def fit(self, progress: bool = True, label: str = "finetune") -> dict:
         metrics = MetricsLog(self.run / RunDir.METRICS)
@@ -120,7 +124,8 @@ class Finetuner:
                         if lm is not None:
                             row["lm_loss"] = lm.item()
                         if not all(math.isfinite(v) for v in row.values()):
-                            raise ReproError(f"loss became {row} at step {step}; lower lr")
+                            raise ReproError(f"loss became {row['loss']} (LM loss "
+                                             f"{row.get('lm_loss')}) at step {step}; lower lr")
                         metrics.write(row)
                         bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
                     if stop.signal:
@@ -128,7 +133,7 @@ class Finetuner:
                         break
                 if stopped:
                     break
-                dev, _ = self.evaluate()
+                dev = self.evaluate()
                 metrics.write({"step": step, "epoch": epoch + 1, "dev": dev})
                 self.log(f"epoch {epoch + 1}/{self.recipe.epochs}: dev "
                          + ", ".join(f"{k} {100 * v:.2f}" for k, v in dev.items()))
