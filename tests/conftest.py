@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from run_helpers import cli_env
+from run_helpers import cli_env, ok, repro, run_dir_in, untracked_files
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,3 +86,24 @@ def launch():
                 "--main_process_port", str(free_port()),
                 *([str(script)] if script else ["-m", "repro"])]
     return cmd
+
+
+@pytest.fixture(scope="session")
+def kept_image_run(env, tmp_path_factory) -> dict:
+    """igpt tiny, the recipe as it is, run as a user who keeps runs in a folder of their own
+    (issue 21), from an empty working folder and with relative paths: --out keep and no
+    report, stopped by SIGTERM at step 30 of 60 (tests/faults.py), then --resume to the end
+    with --report-dir rep and --json, --out left at its default. {"first", "second": the two
+    processes, "run": the run folder, "cwd": the working folder, "untracked": the repository's
+    untracked files before and after}."""
+    cwd = tmp_path_factory.mktemp("kept-image-run") / "cwd"
+    cwd.mkdir()
+    before = untracked_files()
+    stop_at_30 = [sys.executable, str(Path(__file__).with_name("faults.py")), "sigterm-at-step:30"]
+    first = ok(repro(env, Path("keep"), "igpt", "--scale", "tiny", launcher=stop_at_30, cwd=cwd,
+                     timeout=300))
+    run = run_dir_in(cwd / "keep")
+    second = repro(env, None, "igpt", "--resume", str(run.relative_to(cwd)), "--json",
+                   report_dir=Path("rep"), cwd=cwd, timeout=300)
+    return {"first": first, "second": second, "run": run, "cwd": cwd,
+            "untracked": (before, untracked_files())}

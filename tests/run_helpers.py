@@ -62,6 +62,19 @@ def one_line_error(proc: subprocess.CompletedProcess, expected: str, code: int =
     return lines[0]
 
 
+def ends_in_one_error_line(proc: subprocess.CompletedProcess, expected: str,
+                           code: int = 2) -> str:
+    """A run that got going and then failed: what it logged (e.g. "resumed from ...") and, last,
+    exactly one 'repro: error: ...' line containing `expected`; exit `code`, no traceback."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code, f"exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr
+    assert [i for i, line in enumerate(lines) if "error" in line.lower()] == [len(lines) - 1], \
+        proc.stderr
+    assert lines[-1].startswith("repro: error: ") and expected in lines[-1], lines[-1]
+    return lines[-1]
+
+
 def run_dir_in(out: Path) -> Path:
     dirs = [p.parent for p in out.glob("*/*/config.json")]
     assert len(dirs) == 1, dirs
@@ -94,6 +107,13 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert wa.keys() == wb.keys()
     different = [k for k in wa if not torch.equal(wa[k], wb[k])]
     assert not different, f"tensors differ: {different[:5]}"
+
+
+def untracked_files() -> set[str] | None:
+    """Files in the repository that git neither tracks nor ignores (None: not a git checkout)."""
+    proc = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                          capture_output=True, text=True)
+    return set(proc.stdout.split("\0")) - {""} if proc.returncode == 0 else None
 
 
 def crashed_copy(run: Path, dest: Path, ckpt: int, logged: int) -> Path:

@@ -145,11 +145,12 @@ def run_training(spec, cfg, args, run) -> dict:
     from ..spec import run_group
     from ..trainer import Trainer, build_accelerator
     acc = build_accelerator(cfg)
-    created = run is None
+    created, new_folders = run is None, []
     if created:  # the main process creates the folder; every rank uses its name
         name = [None]
         if acc.is_main_process:
             group = Path(args.out) / run_group(spec, cfg.size, cfg.scale)
+            new_folders = [p for p in (group, *group.parents) if not p.exists()]
             name[0] = str(RunDir.create(group, run_id(cfg.train.seed, args.overrides)))
         broadcast_object_list(name)
         run = RunDir(name[0])
@@ -173,7 +174,12 @@ def run_training(spec, cfg, args, run) -> dict:
             lock = None
         if created and acc.is_main_process and not run.started():
             import shutil
-            shutil.rmtree(run.path, ignore_errors=True)  # a failed start leaves no empty run
+            shutil.rmtree(run.path, ignore_errors=True)  # a failed start leaves no empty run,
+            for folder in new_folders:                    # nor the folders made for it
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
         raise
     finally:
         if lock:

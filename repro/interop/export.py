@@ -22,9 +22,14 @@ from .convert import BY_TYPE, _tf, logits_max_abs_diff, quiet, to_hf
 TOLERANCE = 1e-4
 
 
-def _out_folder(out_dir: Path) -> Path:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ReproError(f"--out {out_dir}: a file, not a folder")
+def _check_out(out_dir: Path) -> None:
+    """--out names a folder, new or existing: neither it nor a folder above it may be a file."""
+    for p in [*reversed(out_dir.parents), out_dir]:
+        if p.exists() and not p.is_dir():
+            raise ReproError(f"--out {out_dir}: {p} is a file, not a folder")
+
+
+def _make_out(out_dir: Path) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -42,8 +47,10 @@ def _tokenizer(cfg):
 
 
 def export_run(run_dir, out_dir, seed: int = 0) -> dict:
-    run_dir, out_dir = Path(run_dir), _out_folder(Path(out_dir))
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    _check_out(out_dir)                  # a wrong --out fails before the model is loaded,
     model, cfg, path = load_model(run_dir)
+    _make_out(out_dir)                   # and a wrong run folder leaves no empty --out behind
     tok = _tokenizer(cfg)
     special = tok.hf_special_id if tok else None
     hf = to_hf(model)
