@@ -119,6 +119,8 @@ class GPT(nn.Module):
 
     # ---- initialisation -------------------------------------------------------------
     def reset_parameters(self):
+        if self.lm_head.weight.is_meta:   # no values to set (a count, a dry run); on the meta
+            return                        # device each init op costs ~10 ms of Python dispatch
         cfg, std = self.config, 0.02
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):

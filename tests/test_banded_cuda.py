@@ -6,7 +6,7 @@ compiled model. CUDA only: FlexAttention has no CPU backward; CI skips, the GPU 
 import pytest
 import torch
 
-from repro.attention import banded_causal, local_block_mask, local_windows
+from repro.attention import banded_causal, local_band_mask, local_windows
 from repro.config import ModelConfig
 from repro.model import build_model
 
@@ -32,12 +32,12 @@ def _value_and_grads(fn, qkv, grad):
 def test_flex_kernel_equals_masked_sdpa(T, band):
     qkv = _qkv(T, seed=T)
     grad = torch.randn_like(qkv[0])
-    mask = local_block_mask(T, band // 2, "cuda")
+    mask = local_band_mask(T, band, "cuda")   # the Sparse Transformer's sliding band
     ref, ref_grads = _value_and_grads(
         lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask),
         qkv, grad)
     for fn in (lambda q, k, v: banded_causal(q, k, v, band),          # the flex path
-               lambda q, k, v: local_windows(q, k, v, band // 2)):     # the portable path
+               lambda q, k, v: local_windows(q, k, v, band)):          # the portable path
         out, grads = _value_and_grads(fn, qkv, grad)
         torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
         for g, r in zip(grads, ref_grads):

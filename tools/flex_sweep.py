@@ -11,7 +11,10 @@ from pathlib import Path
 
 import torch
 
-from repro import attention, bench
+from repro import attention
+from repro.bench.pairs import contenders
+from repro.bench.timing import kernel_ms
+from repro.cli.bench import pairs
 
 SAFE = {"ROWS_GUARANTEED_SAFE": True, "BLOCKS_ARE_CONTIGUOUS": True}  # true of this pattern
 CANDIDATES = [
@@ -29,16 +32,15 @@ def measure(opts):
     attention.FLEX_OPTIONS = opts
     attention._compiled_flex.cache_clear()
     torch._dynamo.reset()
-    names = [r["name"] for r in bench.attention_rows(False)]
-    banded = bench.attention_contenders(False, names, torch.device("cuda"), 3)[0]
+    a = pairs()["attn"]
+    banded = contenders(a, torch.device("cuda"), {"eager": 3, "compiled": 3})[0]
     for _ in range(3):
         banded.step()
-    B, H, T, D, band = bench.ATTN_SHAPE[False]
-    q, k, v = (torch.randn(B, H, T, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-               for _ in range(3))
-    err = (attention.banded_causal(q, k, v, band).float()
-           - attention.local_windows(q, k, v, band // 2).float()).abs().max().item()
-    return bench.kernel_ms(banded.step, 20), err
+    q, k, v = (torch.randn(a.batch, a.heads, a.ctx, a.head_dim, device="cuda",
+                           dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    err = (attention.banded_causal(q, k, v, a.band).float()
+           - attention.local_windows(q, k, v, a.band // 2).float()).abs().max().item()
+    return kernel_ms(banded.step, 20), err
 
 
 def main(write: bool):

@@ -22,7 +22,8 @@ VERBS = {  # verb -> (module under repro.cli, what it does)
     "eval": ("eval", "the papers' zero-/few-shot evaluations of a run or a Hugging Face model"),
     "parity": ("parity", "logit parity with the transformers classes; --save writes the artifact"),
     "export": ("export", "a run as a Hugging Face model folder"),
-    "bench": ("bench", "training-step throughput against the Hugging Face peers"),
+    "bench": ("bench", "training-step throughput against the Hugging Face peers; --largest: "
+                       "the largest size that trains on this GPU"),
     "tokenize": ("tokenize", "token ids of a text"),
 }
 PAPER_VERBS = {"finetune": ("finetune", "fine-tune a run on a downstream task")}

@@ -199,8 +199,10 @@ class Trainer(Checkpointing):
                 # (a signal may reach the ranks at different steps, and a rank that stopped
                 # alone would leave the others waiting in a collective).
                 if due.log or (stop.signal and self.world == 1):
+                    # host work before the sync, while the GPU still runs the step
+                    batch_hash = self.task.batch_hash(self.global_items(step))
                     loss, stopping, save_now = self._agree(loss_share, stop, cadence, bar)
-                    row = self._metrics_row(step, loss)
+                    row = self._metrics_row(step, loss, batch_hash)
                     if due.eval:
                         row["val_loss"] = val_loss = self.evaluate()
                     last_loss = loss
@@ -240,14 +242,14 @@ class Trainer(Checkpointing):
                              f"lower optim.lr or check the data")
         return loss, stops > 0, saves > 0
 
-    def _metrics_row(self, step: int, loss: float) -> dict:
+    def _metrics_row(self, step: int, loss: float, batch_hash: str) -> dict:
         """The metrics.jsonl row of a log step (step is the 0-based index of the step taken)."""
         now = time.perf_counter()
         tps = self._window[1] / max(now - self._window[0], 1e-9)
         self._window = (now, 0)
         row = {"step": self.step, "tokens": self.plan.tokens_before(self.step), "loss": loss,
                "lr": self.last_lr, "batch_size": self.plan.batch_at(step), "tokens_per_s": tps,
-               "batch_hash": self.task.batch_hash(self.global_items(step))}
+               "batch_hash": batch_hash}
         if (u := mfu(tps / self.world, self.flops_token, self.device_name)) is not None:
             row["mfu"] = u
         if self.acc.device.type == "cuda":
