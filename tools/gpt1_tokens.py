@@ -9,7 +9,7 @@ unpacks it there:
   - the five GLUE tasks of the fine-tuning scales above tiny (repro.transfer.data).
 
     python tools/gpt1_tokens.py pack [FILE]     tokenize here (spaCy) and write FILE
-                                                (default .dev/gpt1-tokens.tar.xz)
+                                                (default .dev/carry/gpt1-tokens.tar.xz)
     python tools/gpt1_tokens.py unpack [FILE]   into $REPRO_CACHE (or ~/.cache/repro)
     python tools/gpt1_tokens.py check           everything is read from the cache, no spaCy
 """
@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-DEFAULT = Path(".dev/gpt1-tokens.tar.xz")
+DEFAULT = Path(".dev/carry/gpt1-tokens.tar.xz")   # what tools/gpu_env.sh unpacks
 EVAL_TASKS = "lambada,wikitext2,ptb"
 
 

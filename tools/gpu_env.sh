@@ -1,5 +1,10 @@
-# Source on the GPU machine: installs the carried `datasets` wheels (the machine lacks them)
-# and keeps the token cache and outputs in predictable places.
+# Source on the GPU machine (repo root): the carried wheels (`datasets` and its needs, which the
+# machine lacks; cut-cross-entropy), the spec package under its installed name, the token cache
+# (GPT-1's spaCy tokens come packed, tools/gpt1_tokens.py) and the commit the tree is at.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+ln -sfn "$PWD/papers" /tmp/site/repro_papers      # what `pip install -e .` would name it
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 REPRO_CACHE=/tmp/repro-cache
+export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+[ -f .dev/carry/COMMIT ] && export REPRO_COMMIT=$(cat .dev/carry/COMMIT)
+[ -f .dev/carry/gpt1-tokens.tar.xz ] && python3 tools/gpt1_tokens.py unpack .dev/carry/gpt1-tokens.tar.xz

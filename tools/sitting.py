@@ -8,8 +8,8 @@ PLAN names a list of jobs built below (text, images, finetune, ...). A job start
 it waits for have succeeded and its memory estimate fits; its command may use what an earlier
 job printed as JSON (`{gpt1-s0.run_dir}`). At the deadline every job still running gets SIGTERM
 (a training run saves and says where), and no new job starts once too little time is left for
-it. Each job's output is in <out>/logs/<name>.log; <out>/sitting.json says how each ended; the
-run folders (without checkpoints) are packed into <out>/runs.tar.xz.
+it. Each job's output is in runs/logs/<name>.log; <out>/sitting.json says how each ended; the
+run folders (without checkpoints) and the logs are packed into <out>/runs.tar.xz.
 """
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ from pathlib import Path
 
 TEXT = ("gpt1", "gpt2", "gpt3", "words")
 GLUE = ("sst2", "cola", "mrpc", "rte", "stsb")
+# GPU memory (GB, peak allocated in the last sitting plus room for the allocator) and seconds
+# of a small-scale run when it shares the GPU with the others (not started unless it can end
+# before the deadline).
+COST = {"gpt1": (20, 330), "gpt2": (23, 330), "gpt3": (23, 330), "words": (24, 360),
+        "chargpt": (4, 200), "adder": (2, 150), "igpt": (8, 240), "imagegpt": (8, 240)}
+PLANS = {"a": ("gpt1", "gpt2", "chargpt", "adder"), "b": ("gpt3", "words", "igpt", "imagegpt")}
 REPRO = [sys.executable, "-m", "repro"]
 
 
@@ -48,10 +54,12 @@ def train(paper: str, seed: int, scale: str, gb: float, seconds: float) -> Job:
                                             "--no-progress", "--no-report", "--json"], gb, seconds)
 
 
-def evaluate(paper: str, seed: int, tasks: str, shots: str = "0") -> Job:
-    return Job(f"eval-{paper}-s{seed}-{tasks.replace(',', '+')}-k{shots.replace(',', '+')}",
-               REPRO + ["eval", f"{{{paper}-s{seed}.run_dir}}", "--tasks", tasks, "--shots",
-                        shots, "--json"], 6, 60, after=(f"{paper}-s{seed}",))
+def evaluate(paper: str, seed: int) -> Job:
+    """`repro eval` of a run with its defaults: GPT-2's zero-shot tasks and the run's paper's
+    own (GPT-3: K-shot cloze and PIQA); the results go into the run's eval.json."""
+    return Job(f"eval-{paper}-s{seed}", REPRO + ["eval", f"{{{paper}-s{seed}.run_dir}}",
+                                                 "--no-progress", "--json"],
+               8, 150 if paper == "gpt3" else 60, after=(f"{paper}-s{seed}",))
 
 
 def finetune(task: str, init: str, lm_coef: float, seed: int, scale: str) -> Job:
@@ -62,22 +70,29 @@ def finetune(task: str, init: str, lm_coef: float, seed: int, scale: str) -> Job
                         *source], 3, 150, after=() if init == "random" else ("gpt1-s0",))
 
 
+def timing() -> Job:
+    """All of LAMBADA through `repro eval` on a random 124M GPT-2 checkpoint (target < 60 s)."""
+    build = ("import torch; from transformers import GPT2Config, GPT2LMHeadModel; "
+             "torch.manual_seed(0); GPT2LMHeadModel(GPT2Config()).save_pretrained('runs/gpt2-random')")
+    return Job("lambada-timing", ["bash", "-c", f'{sys.executable} -c "{build}" && /usr/bin/time -p '
+                                  f'{" ".join(REPRO)} eval --hf runs/gpt2-random --tasks lambada '
+                                  f'--no-progress --json --out runs/lambada-timing'], 8, 90)
+
+
 def plan(name: str, scale: str, seeds: list[int]) -> list[Job]:
-    """The job lists of the sittings (GB and seconds: estimates for one H200, from the runs of
-    the previous sitting)."""
-    if name == "text":
-        jobs = [train(p, s, scale, 22, 240) for s in seeds for p in TEXT]
-        jobs += [train("chargpt", s, scale, 3, 120) for s in seeds]
-        jobs += [train("adder", s, scale, 2, 90) for s in seeds]
-        jobs += [evaluate(p, s, "lambada,wikitext2,ptb") for s in seeds for p in TEXT]
-        jobs += [evaluate("gpt3", s, "lambada,piqa", "0,1,few") for s in seeds]
-        return jobs
-    if name == "images":
-        return [train(p, s, scale, 8, 120) for s in seeds for p in ("igpt", "imagegpt")]
+    """A sitting's jobs: the papers' runs (each seed), the papers' evaluations of each text run
+    (GPT-3 also K-shot), the fine-tuning matrix, the LAMBADA timing."""
     if name == "finetune":
         return [finetune(t, init, lm, s, scale) for s in seeds for t in GLUE
                 for init, lm in (("pretrained", 0.5), ("pretrained", 0.0), ("random", 0.5))]
-    raise SystemExit(f"unknown plan {name!r}: text, images, finetune")
+    if name == "timing":
+        return [timing()]
+    if name not in PLANS:
+        raise SystemExit(f"unknown plan {name!r}: {', '.join(PLANS)}, finetune, timing")
+    papers = PLANS[name]
+    jobs = [train(p, s, scale, *COST[p]) for s in seeds for p in papers]
+    jobs += [evaluate(p, s) for s in seeds for p in papers if p in TEXT]
+    return jobs
 
 
 def fill(cmd: list[str], jobs: dict[str, Job]) -> list[str]:
@@ -170,7 +185,7 @@ def pack(roots: list[Path], out: Path) -> Path:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("plans", help="comma-separated: text, images, finetune")
+    p.add_argument("plans", help="comma-separated: a, b, finetune, timing")
     p.add_argument("--deadline", type=float, required=True, help="seconds from now")
     p.add_argument("--gpu-gb", type=float, default=130)
     p.add_argument("--procs", type=int, default=12)
@@ -185,7 +200,8 @@ def main() -> None:
         keep = set(args.only.split(","))
         jobs = [j for j in jobs if j.name in keep]
     out = Path(args.out)
-    run(jobs, args.deadline, args.gpu_gb, args.procs, out / "logs")
+    out.mkdir(parents=True, exist_ok=True)
+    run(jobs, args.deadline, args.gpu_gb, args.procs, Path("runs/logs"))   # packed with the runs
     summary = {j.name: {"state": j.state, "wall_s": round(j.wall, 1), "cmd": " ".join(j.cmd),
                         "run_dir": j.output.get("run_dir")} for j in jobs}
     (out / "sitting.json").write_text(json.dumps(summary, indent=2) + "\n")
