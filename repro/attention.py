@@ -24,9 +24,11 @@ import torch
 import torch.nn.functional as F
 
 _flex_masks: dict = {}   # (T, band, device) -> BlockMask; one per training length
-# FlexAttention kernel options, chosen by tools/flex_sweep.py on an H200. Both hints hold for
-# this pattern: every query sees at least itself, and each row's key tiles are adjacent.
-FLEX_OPTIONS: dict = {'ROWS_GUARANTEED_SAFE': True, 'BLOCKS_ARE_CONTIGUOUS': True}
+# FlexAttention kernel options. Every query sees at least itself, so no row is all masked.
+# BLOCKS_ARE_CONTIGUOUS must stay off for a sliding band: a query tile's partially masked key
+# tiles are the first and the last of its range, with full tiles between them (with it on,
+# GPT-3 small diverged within 25 steps on an H200).
+FLEX_OPTIONS: dict = {'ROWS_GUARANTEED_SAFE': True}
 
 
 def dense_causal(q, k, v, dropout_p: float = 0.0):
