@@ -10,11 +10,12 @@ through the gradient.
 Two kernels compute the same pattern, and banding really skips work in both:
 - training on a GPU (gradients, no attention dropout): FlexAttention with a block mask, so
   each query tile visits only the key tiles its band reaches;
-- everywhere else (CPU, attention dropout, evaluation and sampling): flash SDPA on windows of
-  two blocks of band_width tokens. The queries of block k attend the keys of blocks k-1 and k
+- everywhere else (CPU, attention dropout, evaluation and sampling): SDPA on windows of two
+  blocks of band_width tokens. The queries of block k attend the keys of blocks k-1 and k
   through one fixed (band, 2*band) mask, the same for every window because the band is
-  relative. Portable, and it needs no compilation per sequence length, which sampling would
-  otherwise cost.
+  relative (a mask rules out the flash kernel: SDPA takes its memory-efficient or math one).
+  Portable, and it needs no compilation per sequence length, which sampling would otherwise
+  cost.
 """
 from __future__ import annotations
 
@@ -79,13 +80,14 @@ def _compiled_flex():
 def _window_mask(band: int, device) -> torch.Tensor:
     """(band, 2*band): query a of block k may see key b of blocks (k-1, k) iff the distance
     band + a - b is in [0, band), i.e. a < b <= band + a."""
-    a = torch.arange(band, device=device)[:, None]
-    b = torch.arange(2 * band, device=device)[None, :]
-    return (b > a) & (b <= band + a)
+    with torch.inference_mode(False):   # cached: an inference tensor could not serve training
+        a = torch.arange(band, device=device)[:, None]
+        b = torch.arange(2 * band, device=device)[None, :]
+        return (b > a) & (b <= band + a)
 
 
 def local_windows(q, k, v, band: int, dropout_p: float = 0.0):
-    """The sliding band through flash SDPA on 2-block windows (see module docstring)."""
+    """The sliding band through SDPA on 2-block windows (see module docstring)."""
     B, H, T, D = q.shape
     if T % band:   # ragged length (e.g. generation): same pattern through an explicit mask
         mask = local_band_mask(T, band, q.device)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 import random
 import re
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from .errors import ReproError
 from .rundir import CHECKPOINT_PATTERN as PATTERN
+from .rundir import atomic_write, atomic_write_bytes
 
 
 def _sha256(path: Path) -> str:
@@ -27,30 +27,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def atomic_write(path: Path, write) -> None:
-    """write(file) into a temp file, fsync, rename over `path`, fsync the folder: after a crash
-    `path` is either the old file or the whole new one, and the rename itself is on disk."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)   # a failed write leaves nothing half-written behind
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
 
 
 def rng_state() -> dict:
@@ -126,12 +102,7 @@ def load_model(run_dir):
     from .config import Config
     from .model import build_model
     from .rundir import RunDir
-    run = RunDir(run_dir)
-    if run.is_evidence():
-        raise ReproError(f"{run}: a report's evidence copy (no weights); the run was at "
-                         f"{run.evidence_origin()}")
-    if not run.has_config():
-        raise ReproError(f"{run}: not a run folder (no {RunDir.CONFIG})")
+    run = RunDir(run_dir).require_run("")
     if not any(run.checkpoints.glob(PATTERN)):
         raise ReproError(f"{run}: no checkpoint (one is written every train.checkpoint_seconds, "
                          f"at train.checkpoint_interval and at the end of a run)")

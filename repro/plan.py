@@ -51,7 +51,8 @@ def print_plan(info: dict) -> str:
         f"({info['flops_per_token']:.3e}/token)",
         f"  memory   {mem['states_gb']:.1f} GB weights+grads+Adam, {mem['activations_gb']:.1f} GB "
         f"activations per micro-batch (one GPU, no sharding)",
-        f"  time     {info['gpu_hours_h100']:,.1f} H100-hours at {info['mfu_assumed']:.0%} MFU",
+        f"  time     {info['gpu_hours_h100']:,.1f} H100/H200-hours (the same bf16 peak) at "
+        f"{info['mfu_assumed']:.0%} MFU",
     ]
     lines += [f"  data     {k}: {v}" for k, v in info.get("data", {}).items()]
     return "\n".join(lines)

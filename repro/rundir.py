@@ -36,7 +36,7 @@ class RunDir:
     CHECKPOINTS, LOCK, EVIDENCE_MARK = "checkpoints", ".lock", "EVIDENCE.json"
     SAMPLE, SAMPLES, HELDOUT, PROBE, PALETTE, EVAL = (
         "sample.txt", "samples.png", "heldout.json", "probe.json", "palette.npy", "eval.json")
-    EVIDENCE = (CONFIG, ENV, METRICS, SUMMARY, HELDOUT, PROBE, SAMPLE, EVAL)  # what a copy keeps
+    EVIDENCE = (CONFIG, ENV, METRICS, SUMMARY, HELDOUT, PROBE, SAMPLE, SAMPLES, EVAL)  # a copy
 
     def __init__(self, path):
         self.path = Path(path)
@@ -74,6 +74,17 @@ class RunDir:
         return ((metrics.is_file() and metrics.stat().st_size > 0)
                 or any(self.checkpoints.glob(CHECKPOINT_PATTERN)))
 
+    def require_run(self, what: str) -> "RunDir":
+        """self, or ReproError "<what> DIR: ..." for an evidence copy or a folder that is not
+        a run (what: how the user named it, e.g. "--resume")."""
+        where = f"{what} {self}" if what else str(self)
+        if self.is_evidence():
+            raise ReproError(f"{where}: this is a report's evidence copy, not a run; the run "
+                             f"is at {self.evidence_origin()}")
+        if not self.has_config():
+            raise ReproError(f"{where}: not a run folder (no {self.CONFIG})")
+        return self
+
     def evidence_origin(self) -> str:
         try:
             return json.loads((self.path / self.EVIDENCE_MARK).read_text()).get("run", "unknown")
@@ -96,8 +107,9 @@ class RunDir:
         return self.read_json(name) if (self.path / name).is_file() else None
 
     def write_json(self, name: str, obj) -> Path:
+        """Atomically: a crash leaves the old file or the new one, never half of it."""
         path = self.path / name
-        path.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+        atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
         return path
 
     def metrics(self) -> list[dict]:
@@ -144,6 +156,30 @@ class RunDir:
             {"run": str(self.path.resolve()), "copied_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "copied_at_commit": commit}, indent=2) + "\n")
         return out
+
+
+def atomic_write(path: Path, write) -> None:
+    """write(file) into a temp file, fsync, rename over `path`, fsync the folder: after a crash
+    `path` is either the old file or the whole new one, and the rename itself is on disk."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)   # a failed write leaves nothing half-written behind
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _first_file(path: Path) -> Path:
@@ -208,8 +244,11 @@ def _alive(pid: int) -> bool:
 
 
 def git_commit() -> str:
-    """The commit the code ran at: git, else $REPRO_COMMIT (set where the tree travels without
-    .git, e.g. a GPU machine), else a hash of the package's source files ("source-...")."""
+    """The commit the code runs at: $REPRO_COMMIT where the caller knows it (a tree copied to a
+    GPU machine, whose .git, if any, is not this tree's), else git, else a hash of the
+    package's source files ("source-...")."""
+    if os.environ.get("REPRO_COMMIT"):
+        return os.environ["REPRO_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
@@ -221,8 +260,6 @@ def git_commit() -> str:
             return out.stdout.strip() + ("+changes" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
-    if os.environ.get("REPRO_COMMIT"):
-        return os.environ["REPRO_COMMIT"]
     h = hashlib.sha256()
     for p in sorted(root.glob("repro/**/*.py")) + sorted(root.glob("papers/*.py")):
         h.update(p.read_bytes())

@@ -82,6 +82,7 @@ class PaperEval:
     size: str
     value: float
     source: str                      # e.g. "GPT-2 Table 3"
+    note: str = ""                   # where the paper's protocol differs from ours
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ SPEC_COLUMNS = ("setting", "paper (source)", "inferred (source)", "this run")
 def spec_rows(spec: PaperSpec, cfg: Config) -> list[dict]:
     """Rows "setting | paper (source) | inferred (source) | this run" for every value that has
     a source: a value the paper states goes under "paper", any other under "inferred", never
-    both. Then the notes (what the paper does that we do or do not implement)."""
+    both."""
     recipe = size_config(spec, cfg.size or spec.default_size).to_dict()
     ours = cfg.to_dict()
     rows = []
@@ -183,10 +184,13 @@ def spec_rows(spec: PaperSpec, cfg: Config) -> list[dict]:
                      "paper (source)": "" if isinstance(source, Inferred) else cell,
                      "inferred (source)": cell if isinstance(source, Inferred) else "",
                      "this run": _fmt(ours[section][name])})
-    for what, implemented, why in spec.notes:
-        rows.append({"setting": what, "paper (source)": "", "inferred (source)": why,
-                     "this run": "yes" if implemented else "no"})
     return rows
+
+
+def note_rows(spec: PaperSpec) -> list[dict]:
+    """What the paper does beyond the settings, whether we do it, and how or why not."""
+    return [{"the paper": what, "done here?": "yes" if done else "no", "how, or why not": why}
+            for what, done, why in spec.notes]
 
 
 def _fmt(value) -> str:

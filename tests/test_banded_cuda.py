@@ -10,7 +10,8 @@ from repro.attention import banded_causal, local_band_mask, local_windows
 from repro.config import ModelConfig
 from repro.model import build_model
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="FlexAttention needs CUDA")
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="FlexAttention needs CUDA")]
 
 
 def _qkv(T, seed, dtype=torch.float32):

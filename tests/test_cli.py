@@ -73,7 +73,7 @@ def test_dry_run_text_and_overrides(cli):
                        "--set", "model.n_embd=1024", "--set", "model.n_head=16", timeout=120)
     assert rc == 0, err
     assert "params   354,823,168" in out             # the medium size, reached through --set
-    assert "H100-hours" in out
+    assert "H100/H200-hours" in out
 
 
 def test_tokenize(cli):

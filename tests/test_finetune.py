@@ -209,7 +209,9 @@ def test_tiny_rte_runs_on_cpu_and_writes_its_run_and_report(tiny_rte):
     assert [r["epoch"] for r in rows if "dev" in r] == [1, 2, 3]
     assert all("lm_loss" in r for r in rows if "loss" in r)
     assert run.read_json(RunDir.SUMMARY)["dev"] == summary["dev"]
-    assert 0.0 <= summary["dev"]["accuracy"] <= 1.0 and (run / RunDir.ENV).is_file()
+    last_dev = [r["dev"] for r in rows if "dev" in r][-1]
+    assert last_dev == summary["dev"] and (run / RunDir.ENV).is_file()    # after the last epoch
+    assert (summary["dev"]["accuracy"] * 32).is_integer()                 # k of the 32 dev pairs
     report = root / "reports" / "gpt1-finetune-tiny.md"
     assert f"report: {report}" in err
     text = report.read_text()
@@ -301,7 +303,7 @@ def test_report_sets_the_three_arms_beside_table_5(tmp_path):
     ("empty", "not a run folder (no config.json)"),
     ("no-checkpoint", "no checkpoint"),
     ("other-paper", "a gpt2 run, not a gpt1 pre-training run"),
-    ("evidence", "a report's evidence copy (no weights)"),
+    ("evidence", "this is a report's evidence copy, not a run"),
     ("finetune-run", "a fine-tuning run, not a gpt1 pre-training run"),
     ("scale", "unknown scale 'giant' for fine-tuning; choose from: tiny, small, medium, paper"),
     ("disagree", "is a gpt1 tiny run; --scale small disagrees"),

@@ -502,7 +502,7 @@ BAD_INPUT = [  # (id, argv, expected text); {names} are the case's folders (PLAC
     ("export-out-below-file", ["export", "{run}", "--out", "{files}/empty.txt/hf"],
      "--out {files}/empty.txt/hf: {files}/empty.txt is a file, not a folder"),
     ("export-evidence-copy", ["export", "{evidence}", "--out", "{out}/hf"],
-     "a report's evidence copy (no weights); the run was at {run}"),
+     "this is a report's evidence copy, not a run; the run is at {run}"),
     ("export-not-a-run", ["export", "{empty}", "--out", "{out}/hf"],
      "not a run folder (no config.json)"),
 ]

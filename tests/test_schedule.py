@@ -127,7 +127,9 @@ def test_tiny_scale_keeps_the_decay_fractions(paper_name):
 def test_gpt3_tiny_ramp_starts_at_the_same_fraction_of_the_batch():
     tiny = resolve(PAPERS["gpt3"], None, "tiny")
     paper = resolve(PAPERS["gpt3"], None, "paper")
-    start_frac = 32_768 / (256 * 2048)                         # 1/16 of the full batch
+    start_frac = paper.schedule.batch_ramp_start_tokens / (
+        paper.train.batch_size * paper.model.block_size)
+    assert start_frac == 32_768 / (256 * 2048)                 # 1/16 of the full batch
     tiny_batch_tokens = tiny.train.batch_size * tiny.model.block_size
     assert tiny.schedule.batch_ramp_start_tokens == round(start_frac * tiny_batch_tokens)
     plan = BatchPlan(tiny)

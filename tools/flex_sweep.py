@@ -1,14 +1,13 @@
-"""Choose FlexAttention kernel options for the banded layers: GPU kernel time of the bench's
-banded attention row (forward + backward) under each candidate, checked against the
-portable kernel's output. With --write, the fastest goes into repro/attention.py's
-FLEX_OPTIONS if it beats the default by more than 2%.
+"""Compare FlexAttention kernel options for the banded layers: GPU kernel time of the bench's
+banded attention row (forward + backward) under each candidate, each checked against the
+portable kernel's output. It prints the fastest correct choice; putting it into
+repro/attention.py's FLEX_OPTIONS is a change to make by hand, with its reason.
 
-    python tools/flex_sweep.py [--write]
+    python tools/flex_sweep.py
+
+No hint is a candidate that the sliding band breaks (ROWS_GUARANTEED_SAFE,
+BLOCKS_ARE_CONTIGUOUS: see repro/attention.py); the check would catch one anyway.
 """
-import re
-import sys
-from pathlib import Path
-
 import torch
 
 from repro import attention
@@ -16,15 +15,13 @@ from repro.bench.pairs import contenders
 from repro.bench.timing import kernel_ms
 from repro.cli.bench import pairs
 
-SAFE = {"ROWS_GUARANTEED_SAFE": True, "BLOCKS_ARE_CONTIGUOUS": True}  # true of this pattern
 CANDIDATES = [
     {},
-    SAFE,
-    {**SAFE, "USE_TMA": True},
-    {**SAFE, "BLOCK_M1": 64, "BLOCK_N1": 64, "BLOCK_M2": 64, "BLOCK_N2": 64},
-    {**SAFE, "BLOCK_M1": 32, "BLOCK_N1": 128, "BLOCK_M2": 128, "BLOCK_N2": 32},
-    {**SAFE, "BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4},
-    {**SAFE, "num_stages": 2},
+    {"USE_TMA": True},
+    {"BLOCK_M1": 64, "BLOCK_N1": 64, "BLOCK_M2": 64, "BLOCK_N2": 64},
+    {"BLOCK_M1": 32, "BLOCK_N1": 128, "BLOCK_M2": 128, "BLOCK_N2": 32},
+    {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4},
+    {"num_stages": 2},
 ]
 
 
@@ -39,11 +36,11 @@ def measure(opts):
     q, k, v = (torch.randn(a.batch, a.heads, a.ctx, a.head_dim, device="cuda",
                            dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
     err = (attention.banded_causal(q, k, v, a.band).float()
-           - attention.local_windows(q, k, v, a.band // 2).float()).abs().max().item()
+           - attention.local_windows(q, k, v, a.band).float()).abs().max().item()
     return kernel_ms(banded.step, 20), err
 
 
-def main(write: bool):
+def main():
     results = []
     for opts in CANDIDATES:
         try:
@@ -53,16 +50,12 @@ def main(write: bool):
         except Exception as e:   # an option this torch/GPU rejects
             print(f"failed: {opts}: {type(e).__name__}: {str(e).splitlines()[0][:150]}", flush=True)
     ok = [r for r in results if r[1] < 3e-2]
+    if not ok:
+        raise SystemExit("no candidate matched the portable kernel")
     best = min(ok, key=lambda r: r[0])
-    default = next(r[0] for r in results if r[2] == {})
-    print(f"best {best[0]:.4f} ms vs default {default:.4f} ms: {best[2]}")
-    if write and best[0] < 0.98 * default:
-        path = Path(attention.__file__)
-        text = re.sub(r"^FLEX_OPTIONS: dict = .*$", f"FLEX_OPTIONS: dict = {best[2]!r}",
-                      path.read_text(), flags=re.M)
-        path.write_text(text)
-        print(f"wrote FLEX_OPTIONS = {best[2]!r} into {path}")
+    default = next((r[0] for r in ok if r[2] == {}), float("nan"))
+    print(f"fastest correct: {best[2]} at {best[0]:.4f} ms (default options: {default:.4f} ms)")
 
 
 if __name__ == "__main__":
-    main("--write" in sys.argv)
+    main()

@@ -33,6 +33,7 @@ COST = {"gpt1": (20, 330), "gpt2": (23, 330), "gpt3": (21, 330), "words": (22, 3
         "chargpt": (4, 200), "adder": (2, 150), "igpt": (8, 240), "imagegpt": (8, 240)}
 PLANS = {"a": ("gpt1", "gpt2", "chargpt", "adder"), "b": ("gpt3", "words", "igpt", "imagegpt")}
 REPRO = [sys.executable, "-m", "repro"]
+THREADS = 2   # CPU threads per job
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Job:
     started: float = 0.0
     wall: float = 0.0
     output: dict = field(default_factory=dict)
+    log: object = None
 
 
 def train(paper: str, seed: int, scale: str, gb: float, seconds: float) -> Job:
@@ -120,33 +122,37 @@ def run(jobs: list[Job], deadline: float, gpu_gb: float, procs: int, logs: Path)
     by_name = {j.name: j for j in jobs}
     t0 = time.monotonic()
     logs.mkdir(parents=True, exist_ok=True)
+
+    def ended(j: Job, now: float) -> None:
+        j.wall = now - j.started
+        j.log.close()
+        j.output = last_json((logs / f"{j.name}.log").read_text(errors="replace"))
+        j.state = "ok" if j.proc.returncode == 0 else (
+            "stopped" if j.output.get("interrupted") or j.proc.returncode < 0 else "failed")
+        print(f"[{now:5.0f}s] {j.state:7s} {j.name} ({j.wall:.0f}s)", flush=True)
+
     while True:
         now = time.monotonic() - t0
         for j in jobs:
             if j.state == "running" and j.proc.poll() is not None:
-                j.wall = now - j.started
-                text = (logs / f"{j.name}.log").read_text(errors="replace")
-                j.output = last_json(text)
-                j.state = "ok" if j.proc.returncode == 0 else (
-                    "stopped" if j.output.get("interrupted") else "failed")
-                print(f"[{now:5.0f}s] {j.state:7s} {j.name} ({j.wall:.0f}s)", flush=True)
+                ended(j, now)
         for j in jobs:
             if j.state == "waiting" and any(by_name[a].state in ("failed", "stopped", "skipped")
                                             for a in j.after):
                 j.state = "skipped"
         running = [j for j in jobs if j.state == "running"]
-        if now > deadline:
+        if now > deadline:   # a training run saves at its next step and says where it stopped
             for j in running:
-                j.proc.send_signal(signal.SIGTERM)
+                os.killpg(j.proc.pid, signal.SIGTERM)
             for j in running:
                 try:
                     j.proc.wait(timeout=60)
                 except subprocess.TimeoutExpired:
-                    j.proc.kill()
+                    os.killpg(j.proc.pid, signal.SIGKILL)
+                    j.proc.wait()
+                ended(j, time.monotonic() - t0)
             for j in jobs:
-                if j.state == "running":
-                    j.state, j.wall = "stopped", time.monotonic() - t0 - j.started
-                elif j.state == "waiting":
+                if j.state == "waiting":
                     j.state = "skipped"
             return
         hopeful = [j for j in jobs if j.state == "waiting" and now + j.seconds <= deadline]
@@ -163,9 +169,12 @@ def run(jobs: list[Job], deadline: float, gpu_gb: float, procs: int, logs: Path)
             if now + j.seconds > deadline:
                 continue   # would not finish in time; a later, shorter job may still fit
             j.started, j.state = now, "running"
-            log = open(logs / f"{j.name}.log", "w")
-            j.proc = subprocess.Popen(fill(j.cmd, by_name), stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+            j.log = open(logs / f"{j.name}.log", "w")
+            # A few CPU threads a job: a dozen processes each taking all 16 cores starved the
+            # CPU work at the end of the image runs (their linear probes) in the last sitting.
+            j.proc = subprocess.Popen(fill(j.cmd, by_name), stdout=j.log, stderr=subprocess.STDOUT,
+                                      start_new_session=True,
+                                      env={**os.environ, "OMP_NUM_THREADS": str(THREADS)})
             running.append(j)
             used += j.gpu_gb
             print(f"[{now:5.0f}s] start   {j.name}", flush=True)

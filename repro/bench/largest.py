@@ -13,7 +13,6 @@ can be tested without a GPU.
 """
 from __future__ import annotations
 
-import gc
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import torch
 
 from ..config import ModelConfig
 from ..model import LOSSES, build_model
-from .one_process import environment
+from .one_process import environment, free
 from .timing import timed_run, training_step
 
 
@@ -72,13 +71,6 @@ def try_size(c: Candidate, device, steps: int, loss_impl: str,
         del timed, model
 
 
-def _free(device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    torch._dynamo.reset()   # the banded layers' FlexAttention compiles once per shape
-
-
 def largest(candidates: list[Candidate], budget_s: float, steps: int = 2,
             memory_limit_gb: float | None = None, device=None,
             log=lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
@@ -123,7 +115,7 @@ def largest(candidates: list[Candidate], budget_s: float, steps: int = 2,
                               else f"{c.size} failed")
             log(f"  {row['error']}")
         finally:
-            _free(device)
+            free(device)
     env = environment(device, measure_matmul=False)
     return {**env, "options": f"loss_impl={loss_impl}, activation checkpointing, fused AdamW "
                               f"on CUDA, micro-batch 1, eager, {steps} timed steps after 1",

@@ -38,11 +38,13 @@ def environment(device, measure_matmul: bool) -> dict:
             "matmul_tflops": matmul_tflops(device) if cuda and measure_matmul else None}
 
 
-def _free(device):
+def free(device) -> None:
+    """Between two measurements: memory back to the device, fresh compile caches (no recompile
+    limits, no dynamic shapes carried over; FlexAttention compiles once per shape)."""
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    torch._dynamo.reset()   # fresh compile caches per pair: no recompile limits, no dynamic shapes
+    torch._dynamo.reset()
 
 
 def _cost_s(pair, slowest: float) -> float:
@@ -106,7 +108,7 @@ def _run(pairs, out: Path, quick: bool, budget_s: float, measure_matmul: bool,
             log(f"  error: {type(e).__name__}: {first[:200]}")
         finally:
             del timed   # drop the models before the next pair allocates
-            _free(device)
+            free(device)
 
 
 def _append(path: Path, obj: dict) -> None:

@@ -46,6 +46,18 @@ def spec_of(name: str):
     return known[name]
 
 
+def report_after_run(run_dir, write) -> None:
+    """write() the report of a run that is saved by now: any failure says so in one line and
+    loses nothing (exit 2 through main)."""
+    try:
+        out = write()
+    except Exception as e:   # noqa: BLE001 - any failure of the report, after a saved run
+        why = str(e) if isinstance(e, ReproError) else f"{type(e).__name__}: {e}"
+        raise ReproError(f"the run finished and is saved in {run_dir}, but its report could "
+                         f"not be written: {why.splitlines()[0] if why else ''}") from None
+    print(f"report: {out}", file=sys.stderr)
+
+
 def usage() -> str:
     lines = [__doc__.strip(), "", f"papers: {', '.join(papers())}", "verbs:"]
     lines += [f"  {verb:9s} {about}" for verb, (_, about) in VERBS.items()]

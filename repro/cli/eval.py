@@ -69,15 +69,15 @@ def paper_sizes(em) -> tuple[list, str]:
     ours = structure(em.model.config)
     same = [(spec, size) for spec in papers().values() if spec.evaluations
             for size in spec.sizes if structure(size_config(spec, size).model) == ours]
-    if same:
-        return same, "yes: the paper's structure"
     cfg = em.config
-    if cfg is not None and cfg.paper in papers() and papers()[cfg.paper].evaluations:
+    if cfg is None:   # a Hugging Face checkpoint: the paper's model if these are its weights
+        return same, ("yes, if these are the paper's released weights (same structure and "
+                      "protocol)" if same else "")
+    if cfg.paper in papers() and papers()[cfg.paper].evaluations:
+        from ..report.evaluation import trained_here
         spec = papers()[cfg.paper]
-        m = cfg.model
-        return [(spec, cfg.size or spec.default_size)], (
-            f"no: {m.n_layer}x{m.n_embd}, context {m.block_size} ({cfg.scale or 'custom'} scale), "
-            f"trained on {cfg.data.source}")
+        return [(spec, cfg.size or spec.default_size)], trained_here(
+            cfg.to_dict(), {"tokens": cfg.train.tokens})
     return [], ""
 
 
@@ -125,10 +125,10 @@ def with_paper(result: dict, sizes: list, comparable: str) -> list[dict]:
     from ..report.evaluation import paper_value
     rows = []
     for r in result["results"]:
-        value, source = None, ""
+        value, source, note = None, "", ""
         for spec, size in sizes:
-            value, source = paper_value(spec, size, r["task"], r["metric"], r["shots"],
-                                        exact_size=True)
+            value, source, note = paper_value(spec, size, r["task"], r["metric"], r["shots"],
+                                              exact_size=True)
             if value is not None:
                 break
         k = r.get("k_used")
@@ -136,7 +136,8 @@ def with_paper(result: dict, sizes: list, comparable: str) -> list[dict]:
                      "K": f"{r['shots']} (used {k['min']}-{k['max']}, mean {k['mean']})" if k
                      else r["shots"], "metric": r["metric"], "value": round(r["value"], 4),
                      "n": r["n"], "paper": value, "paper source": source,
-                     "comparable": comparable if value is not None else ""})
+                     "comparable": (comparable + (f"; {note}" if note else ""))
+                     if value is not None else ""})
     return rows
 
 

@@ -14,14 +14,13 @@ Each run is a folder runs/<paper>-finetune-<scale>/<task>-<time>-s<seed>-<hash>/
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
 
 from ..errors import ReproError
-from . import Parser, papers, spec_of
+from . import Parser, papers, report_after_run, spec_of
 from .train import REPORTS
 
 
@@ -72,18 +71,14 @@ def choose_init(spec, args) -> tuple[str, str, str]:
         return "hf", default[3:], scale
     if default == "random":
         return "random", "", scale
+    from ..transfer.run import newest_run
     return "run", str(newest_run(spec, scale, Path(args.out))), scale
 
 
 def run_scale(spec, run_dir: Path) -> str:
     """The scale of a pre-training run of this paper, or ReproError naming what is wrong."""
     from ..rundir import RunDir
-    run = RunDir(run_dir)
-    if run.is_evidence():
-        raise ReproError(f"--init {run_dir}: a report's evidence copy (no weights); the run was "
-                         f"at {run.evidence_origin()}")
-    if not run.has_config():
-        raise ReproError(f"--init {run_dir}: not a run folder (no {RunDir.CONFIG})")
+    run = RunDir(run_dir).require_run("--init")
     cfg = run.read_json(RunDir.CONFIG)
     if cfg.get("paper") != spec.name or "recipe" in cfg:
         what = "a fine-tuning run" if "recipe" in cfg else f"a {cfg.get('paper') or 'unknown'} run"
@@ -93,51 +88,6 @@ def run_scale(spec, run_dir: Path) -> str:
         raise ReproError(f"--init {run_dir}: a {scale!r} run; fine-tuning scales: "
                          f"{', '.join(spec.finetune.scales)}")
     return scale
-
-
-def newest_run(spec, scale: str, out: Path) -> Path:
-    from ..rundir import CHECKPOINT_PATTERN, RunDir
-    from ..spec import run_group
-    folder = out / run_group(spec, None, scale)
-    found = [d for d in sorted(folder.glob("*/")) if RunDir(d).is_run()
-             and any((d / RunDir.CHECKPOINTS).glob(CHECKPOINT_PATTERN))]
-    if not found:
-        raise ReproError(f"no {spec.name} {scale} run with a checkpoint under {folder}; train one "
-                         f"(python -m repro {spec.name} --scale {scale}) or give --init RUN_DIR, "
-                         f"--init random or --hf NAME_OR_DIR")
-    return found[-1]
-
-
-def load_init(spec, kind: str, where: str, scale: str, seed: int):
-    """(our GPT, what pre-training it had: a dict for the run's config and the report)."""
-    import torch
-    if kind == "run":
-        from ..checkpoint import load_model
-        from ..rundir import RunDir
-        model, cfg, ckpt = load_model(where)
-        run = RunDir(where)
-        summary = run.read_optional(RunDir.SUMMARY) or {}
-        vals = [m["val_loss"] for m in run.metrics() if "val_loss" in m]
-        info = {"kind": "run", "run": str(Path(where).resolve()), "run_id": run.name,
-                "checkpoint": ckpt.name, "paper": cfg.paper, "scale": cfg.scale,
-                "tokenizer": cfg.data.tokenizer,
-                "tokens": summary.get("tokens"), "steps": summary.get("steps"),
-                "final_val_loss": summary.get("final_val_loss", vals[-1] if vals else None),
-                "finished": bool(summary)}
-    elif kind == "hf":
-        from ..interop.convert import from_hf
-        model = from_hf(where)
-        info = {"kind": "hf", "source": where, "tokenizer": spec.recipe.data.tokenizer}
-    else:
-        from ..model import build_model
-        from ..spec import resolve
-        torch.manual_seed(seed)
-        model = build_model(resolve(spec, None, scale).model)
-        info = {"kind": "random", "tokenizer": spec.recipe.data.tokenizer}
-    m = model.config
-    info.update(architecture=f"{m.n_layer}x{m.n_embd}, {m.n_head} heads, context {m.block_size}",
-                params=model.num_params())
-    return model, info
 
 
 def main(paper: str, argv: list[str]) -> None:
@@ -155,7 +105,9 @@ def main(paper: str, argv: list[str]) -> None:
     kind, where, scale = choose_init(spec, args)
     say = (lambda m: None) if args.no_progress else (lambda m: print(f"repro: {m}", file=sys.stderr))
     say(f"loading the {kind} model{' ' + where if where else ''} (importing torch)")
-    summary = run_finetune(spec, args, recipe, kind, where, scale, say)
+    from ..transfer.run import run_finetune
+    summary = run_finetune(spec, args.task, args.seed, args.overrides, recipe, kind, where, scale,
+                           Path(args.out), args.device, not args.no_progress, say)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -164,75 +116,8 @@ def main(paper: str, argv: list[str]) -> None:
               + (", ".join(f"{k} {100 * v:.2f}" for k, v in dev.items()) or summary["status"])
               + f"; run {summary['run_dir']}", file=sys.stderr)
     if summary.get("completed") and not args.no_report:
-        write_run_report(spec, scale, Path(summary["run_dir"]), Path(args.report_dir))
-
-
-def run_finetune(spec, args, recipe, kind: str, where: str, scale: str, say) -> dict:
-    import shutil
-
-    import torch
-
-    from ..config import Config, TrainConfig
-    from ..data.glue import TASKS, describe
-    from ..data.tokenizers import get_tokenizer
-    from ..rundir import RunDir, run_id
-    from ..trainer.setup import build_accelerator
-    from ..transfer.data import encode_task, is_regression, n_outputs
-    from ..transfer.finetune import Finetuner
-    from ..transfer.head import FinetuneModel, add_tokens
-    from ..transfer.inputs import Specials
-    from ..transfer.recipe import finetune_group
-    ft, task, seed = spec.finetune, args.task, args.seed
-    gpt, init = load_init(spec, kind, where, scale, seed)
-    tok = get_tokenizer(spec.recipe.data.tokenizer)
-    if gpt.config.vocab_size != tok.vocab_size:
-        raise ReproError(f"the model has a vocabulary of {gpt.config.vocab_size:,} tokens, the "
-                         f"{tok.name} tokenizer {tok.vocab_size:,}: not a {spec.name} model")
-    specials = Specials.after(gpt.config.vocab_size)
-    max_len = gpt.config.block_size
-    size = ft.scales[scale]
-    say(f"tokenizing {task} (cached after the first time)")
-    data = encode_task(task, ft.tasks[task], tok, specials, max_len, size.max_train, size.max_dev)
-    torch.manual_seed(seed)
-    model = FinetuneModel(add_tokens(gpt, 3, torch.Generator().manual_seed(seed)),
-                          n_outputs(task), recipe.clf_pdrop)
-    acc = build_accelerator(Config(train=TrainConfig(device=args.device)))
-    config = {"paper": spec.name, "scale": scale, "task": task, "input": ft.tasks[task],
-              "seed": seed, "recipe": dataclasses.asdict(recipe), "overrides": args.overrides,
-              "init": init, "model": dataclasses.asdict(model.gpt.config),
-              "specials": dataclasses.asdict(specials), "max_len": max_len,
-              "data": {**describe(task), "train_examples": len(data["train"]),
-                       "dev_examples": len(data["dev"]), "max_train": size.max_train,
-                       "max_dev": size.max_dev},
-              "tokenizer": {"name": tok.name, **tok.state()}}
-    group = Path(args.out) / finetune_group(spec.name, scale)
-    run = RunDir.create(group, f"{task}-{run_id(seed, args.overrides + [f'init={kind}:{where}'])}")
-    log = (lambda m: print(m, file=sys.stderr))
-    try:
-        with run.lock():
-            trainer = Finetuner(model, data, recipe, TASKS[task].metrics, is_regression(task),
-                                seed, acc, run, max_len, log=log)
-            trainer.start(config)
-            say(f"fine-tuning {task}: {trainer.total_steps} updates of {recipe.batch_size} on "
-                f"{acc.device.type}; run {run}")
-            summary = trainer.fit(progress=not args.no_progress,
-                                  label=f"{group.name} {task}")
-    except BaseException:
-        if not (run / RunDir.METRICS).is_file() or not (run / RunDir.METRICS).stat().st_size:
-            shutil.rmtree(run.path, ignore_errors=True)   # a failed start leaves no empty run
-        raise
-    return {"task": task, "scale": scale, "seed": seed, "init": kind, **summary}
-
-
-def write_run_report(spec, scale: str, run_dir: Path, report_dir: Path) -> None:
-    """The fine-tuning report of the runs root this run belongs to, beside the committed
-    reference; a failure here says so and loses nothing (the run is saved)."""
-    from ..report.finetune import write_finetune_report
-    try:
-        out = write_finetune_report(spec, scale, report_dir, runs_root=run_dir.parent.parent,
-                                    reference_root=REPORTS / "runs")
-    except Exception as e:   # noqa: BLE001 - any failure of the report, after a saved run
-        why = str(e) if isinstance(e, ReproError) else f"{type(e).__name__}: {e}"
-        raise ReproError(f"the run finished and is saved in {run_dir}, but its report could "
-                         f"not be written: {why.splitlines()[0] if why else ''}") from None
-    print(f"report: {out}", file=sys.stderr)
+        from ..report.finetune import write_finetune_report
+        run_dir = Path(summary["run_dir"])
+        report_after_run(run_dir, lambda: write_finetune_report(
+            spec, scale, Path(args.report_dir), runs_root=run_dir.parent.parent,
+            reference_root=REPORTS / "runs"))

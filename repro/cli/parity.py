@@ -9,17 +9,13 @@ Exits 2 when a logit difference exceeds 1e-4 or greedy decoding differs.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 from ..errors import ReproError
 from . import Parser, papers, spec_of
 from .train import REPORTS
-
-STAND_IN_VOCAB = 256
 
 
 def _table(rows: list[dict], cols: list[tuple]) -> str:
@@ -42,8 +38,9 @@ def main(argv: list[str]) -> None:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     spec = spec_of(args.paper)
-    from ..interop.convert import config_from_hf, family_of, load_hf
-    from ..interop.parity import parity, param_rows, passed, reduced_overrides, structure
+    from ..interop.convert import config_from_hf, load_hf
+    from ..interop.parity import (check_sizes, param_rows, passed, stand_in_vocab, structure,
+                                  write_artifact)
     from ..spec import size_config
     models = {s: size_config(spec, s).model for s in spec.sizes}
     if args.size and args.size not in models:
@@ -53,30 +50,13 @@ def main(argv: list[str]) -> None:
     if hf is not None and not args.size:   # the size whose structure the checkpoint has
         want = structure(config_from_hf(hf.config))
         sizes = [next((s for s, m in models.items() if structure(m) == want), spec.default_size)]
-    results, skipped = [], []
-    for size in sizes:
-        cfg = models[size]
-        note = {}
-        if not cfg.vocab_size:   # a vocabulary taken from the data (chargpt): any size will do
-            cfg = dataclasses.replace(cfg, vocab_size=STAND_IN_VOCAB)
-            note = {"note": f"vocabulary from the data; checked at {STAND_IN_VOCAB} tokens"}
-        if hf is None and not args.full:
-            cfg = dataclasses.replace(cfg, **reduced_overrides(cfg))
-        try:
-            family_of(cfg)
-        except ReproError as e:   # e.g. banded attention: no transformers class to compare with
-            skipped.append({"paper": spec.name, "size": size, "note": f"no Hugging Face class: {e}"})
-            continue
-        results.append({"paper": spec.name, "size": size,
-                        **parity(cfg, hf=hf, seed=args.seed, seq_len=args.seq_len), **note})
+    models = {s: stand_in_vocab(m) for s, m in models.items()}
+    results, skipped = check_sizes({s: models[s] for s in sizes}, hf=hf, full=args.full,
+                                   seed=args.seed, seq_len=args.seq_len)
+    results = [{"paper": spec.name, **r} for r in results]
     if args.save:
-        from ..rundir import git_commit
-        out = Path(args.save) / f"{spec.name}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"paper": spec.name, "commit": git_commit(),
-                                   "generated": time.strftime("%Y-%m-%d %H:%M"),
-                                   "command": " ".join(["python -m repro parity", *argv]),
-                                   "results": results + skipped}, indent=2) + "\n")
+        write_artifact(Path(args.save) / f"{spec.name}.json", spec.name, results + skipped,
+                       " ".join(["python -m repro parity", *argv]))
     for row in skipped:
         print(f"{row['size']}: {row['note']}", file=sys.stderr)
     if args.json:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ReproError
-from . import Parser, spec_of
+from . import Parser, report_after_run, spec_of
 
 REPORTS = Path("reports")   # the committed reference: reports/<group>.md and reports/runs/<group>/
 
@@ -57,12 +57,7 @@ def resume_config(spec, run_dir: Path, overrides: list[str]):
     from ..config import Config, apply_overrides
     from ..schedule import validate_run
     from ..rundir import RunDir
-    run = RunDir(run_dir)
-    if run.is_evidence():
-        raise ReproError(f"--resume {run_dir}: this is a report's evidence copy, not a run; "
-                         f"the run is at {run.evidence_origin()}")
-    if not run.has_config():
-        raise ReproError(f"--resume {run_dir}: not a run folder (no {RunDir.CONFIG})")
+    run = RunDir(run_dir).require_run("--resume")
     run.lock().check_free()
     saved = Config.from_dict(run.read_json(RunDir.CONFIG))
     if saved.paper != spec.name:
@@ -118,22 +113,11 @@ def main(paper: str, argv: list[str]) -> None:
     if args.json:
         print(json.dumps(summary, indent=2))
     if not summary.get("interrupted") and not args.no_report:
-        write_run_report(spec, cfg, Path(summary["run_dir"]), Path(args.report_dir))
-
-
-def write_run_report(spec, cfg, run_dir: Path, report_dir: Path) -> None:
-    """The report of the runs root this run belongs to (the parent of its group folder), beside
-    the committed reference. The run is saved by now: a failure here says so and loses nothing."""
-    from ..report import write_report
-    try:
-        out = write_report(spec, cfg.scale, cfg.size, report_dir, runs_root=run_dir.parent.parent,
-                           reference_root=REPORTS / "runs",
-                           parity_file=REPORTS / "parity" / f"{spec.name}.json")
-    except Exception as e:   # noqa: BLE001 - any failure of the report, after a saved run
-        why = str(e) if isinstance(e, ReproError) else f"{type(e).__name__}: {e}"
-        raise ReproError(f"the run finished and is saved in {run_dir}, but its report could "
-                         f"not be written: {why.splitlines()[0] if why else ''}") from None
-    print(f"report: {out}", file=sys.stderr)
+        from ..report import write_report
+        run_dir = Path(summary["run_dir"])   # its report: of the runs root it belongs to
+        report_after_run(run_dir, lambda: write_report(
+            spec, cfg.scale, cfg.size, Path(args.report_dir), runs_root=run_dir.parent.parent,
+            reference_root=REPORTS / "runs", parity_file=REPORTS / "parity" / f"{spec.name}.json"))
 
 
 def run_training(spec, cfg, args, run) -> dict:

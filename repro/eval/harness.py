@@ -29,7 +29,7 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
 from ..data.tokens import encode_cached
 from . import data
-from .detokenize import RULES, detokenize_line
+from .detokenize import RULES, detokenize
 from .models import from_hf, from_run
 from .scoring import Request, Scorer
 
@@ -147,7 +147,7 @@ def lambada_dataset(**_):
 
 
 def _detokenized(rules: str, doc: dict) -> str:
-    return "\n".join(detokenize_line(RULES[rules], line) for line in data.lines_of(doc["page"])) + "\n"
+    return detokenize(RULES[rules], data.lines_of(doc["page"])) + "\n"
 
 
 def wikitext_target(doc: dict) -> str:

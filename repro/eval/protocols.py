@@ -19,7 +19,7 @@ import numpy as np
 from ..data.tokens import encode_cached
 from ..errors import ReproError, check
 from . import data
-from .detokenize import RULES, detokenize_line
+from .detokenize import RULES, detokenize, detokenize_line
 from .prompts import FORMATS, demonstrations, fit, prompt
 from .scoring import Request, Scorer, windows
 from .settings import EvalSettings
@@ -148,7 +148,7 @@ def cbt_choices(rules_name: str, items: list[dict]) -> list[data.Choice]:
     for item in items:
         query = detokenize_line(rules, item["query"])
         head, _, tail = query.partition("XXXXX")
-        story = "\n".join(detokenize_line(rules, s) for s in item["story"])
+        story = detokenize(rules, item["story"])
         out.append(data.Choice(f"{story}\n{head}".rstrip(" "),
                                tuple(c + tail for c in item["candidates"]),
                                item["candidates"].index(item["answer"])))
@@ -163,7 +163,7 @@ def perplexity(setup: Setup, task, text: str, shots: int, limit: int) -> list[di
     end = "\n" if text.endswith("\n") or limit else ""   # a file without a final newline
     original = "\n".join(lines) + end
     rules = RULES.get(task.rules)
-    stream = "\n".join(detokenize_line(rules, line) for line in lines) + end if rules else original
+    stream = detokenize(rules, lines) + end if rules else original
     units = {"token": sum(len(line.split()) + 1 for line in lines),   # words + one <eos> a line
              "byte": len(original.encode("utf-8")), "character": len(original)}[task.unit]
     lm_eval_words = len(re.split(r"\s+", original))   # lm-evaluation-harness's word count

@@ -23,7 +23,8 @@ def evaluate(em, plan: list, limit: int, settings, device: str, batch_size: int,
         texts = source_text(task, settings.path)
         new = run(setup, task, texts, shots, limit)
         seconds = round(time.perf_counter() - start, 2)
-        rows += [{**r, "seconds": seconds, "checkpoint": em.checkpoint} for r in new]
+        rows += [{**r, "seconds": seconds, "checkpoint": em.checkpoint, "commit": git_commit(),
+                  "limit": limit or None} for r in new]
         files.update({settings.path: "the user's file (no checksum known)"} if settings.path
                      else data.checksums(task.sets))
     return {"model": em.name, "checkpoint": em.checkpoint, "commit": git_commit(),
@@ -43,7 +44,8 @@ def tokenize_only(tokenizer, context: int, plan: list, limit: int, settings) -> 
 
 def merge(old: dict | None, new: dict) -> dict:
     """The new results file, keeping the old rows of (task, metric, shots) not evaluated now
-    (a run evaluated task by task accumulates one file)."""
+    (a run evaluated task by task accumulates one file; each row keeps its own checkpoint,
+    commit and limit, so a kept row is described by what made it, not by the new header)."""
     if not old:
         return new
     fresh = {(r["task"], r["metric"], r["shots"]) for r in new["results"]}

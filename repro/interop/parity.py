@@ -6,9 +6,12 @@ Nothing here knows a paper: the CLI passes model configs (a paper's sizes) down.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -97,6 +100,42 @@ def parity(cfg: ModelConfig, hf=None, seed: int = 0, seq_len: int | None = None)
             "max_abs_diff": diff, "round_trip_max_abs_diff": round_trip, "greedy_match": match,
             "config_match": same_structure, "params_ours": counts[0], "params_hf": counts[1],
             "seconds": round(time.time() - start, 2)}
+
+
+STAND_IN_VOCAB = 256   # checks a structure whose vocabulary comes from the data (chargpt)
+
+
+def stand_in_vocab(cfg: ModelConfig) -> ModelConfig:
+    return cfg if cfg.vocab_size else dataclasses.replace(cfg, vocab_size=STAND_IN_VOCAB)
+
+
+def check_sizes(models: dict, hf=None, full: bool = False, seed: int = 0,
+                seq_len: int | None = None) -> tuple[list[dict], list[dict]]:
+    """(results, skipped): parity of each size (reduced to 2 layers and 16-wide heads unless
+    full or hf), and the sizes no transformers class expresses (e.g. banded attention)."""
+    results, skipped = [], []
+    for size, cfg in models.items():
+        if hf is None and not full:
+            cfg = dataclasses.replace(cfg, **reduced_overrides(cfg))
+        try:
+            family_of(cfg)
+        except ReproError as e:
+            skipped.append({"size": size, "note": f"no Hugging Face class: {e}"})
+            continue
+        note = {"note": f"vocabulary checked at {cfg.vocab_size} tokens (from the data in a run)"}
+        results.append({"size": size, **parity(cfg, hf=hf, seed=seed, seq_len=seq_len),
+                        **(note if cfg.vocab_size == STAND_IN_VOCAB else {})})
+    return results, skipped
+
+
+def write_artifact(path: Path, paper: str, rows: list[dict], command: str) -> Path:
+    """The parity artifact that reports read (reports/parity/<paper>.json)."""
+    from ..rundir import git_commit
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"paper": paper, "commit": git_commit(),
+                                "generated": time.strftime("%Y-%m-%d %H:%M"), "command": command,
+                                "results": rows}, indent=2) + "\n")
+    return path
 
 
 def passed(result: dict) -> bool:

@@ -16,7 +16,8 @@ from ..errors import ReproError
 from ..rundir import RunDir, git_commit
 from .markdown import render
 from .plots import plot_curves, plot_probe
-from .runs import REFERENCE, YOURS, headline, load_runs, run_row, variant
+from .runs import (REFERENCE, YOURS, copy_runs, gather, headline, load_runs, nowhere, run_row,
+                   variant)
 
 SUMMARY_KEYS = ("final_loss", "val_loss (slice)", "best_val_loss (slice)",
                 "val_loss (whole split)", "test_loss", "heldout_accuracy", "probe_test_accuracy",
@@ -37,14 +38,10 @@ def write_report(spec, scale: str, size: str | None, out_dir: Path, runs_root: P
     from ..config import Config
     from ..spec import resolve, run_group, train_command
     stem = run_group(spec, size, scale)
-    runs = []
-    for root, origin in ((reference_root, REFERENCE), (runs_root, YOURS)):
-        if root is not None:
-            runs += load_runs(root / stem, origin)
+    runs = gather(stem, runs_root, reference_root, load_runs)
     if not runs:
-        where = " or ".join(str(r / stem) for r in (runs_root, reference_root) if r is not None)
-        raise ReproError(f"no finished runs in {where}; train first: "
-                         f"{train_command(spec, size, scale)}")
+        raise ReproError(f"no finished runs in {nowhere(stem, runs_root, reference_root)}; "
+                         f"train first: {train_command(spec, size, scale)}")
     base = resolve(spec, size, scale).to_dict()
     for r in runs:
         r["variant"] = variant(r, base)
@@ -109,18 +106,15 @@ def _parity(path: Path | None, size: str) -> list[dict]:
 
 def add_evidence(spec, scale: str, size: str | None, run_dirs: list[Path],
                  reference_root: Path) -> list[Path]:
-    """Copy runs' small files into the committed reference (reports/runs/<group>/): the one
-    explicit act that writes evidence. A run of another paper, size or scale is refused."""
+    """Copy finished runs of this paper, size and scale into the reference evidence; a run
+    stopped before its summary is accepted once it has evaluated (reports say where it stopped)."""
     from ..spec import run_group
     stem = run_group(spec, size, scale)
-    out = []
-    for d in run_dirs:
-        run = RunDir(d)
-        if not run.is_run() or not run.is_finished():
-            raise ReproError(f"--add {d}: not a finished run folder")
-        cfg = run.read_json(RunDir.CONFIG)
+
+    def refuse(run, cfg) -> str:
+        if not (run.is_finished() or any("val_loss" in m for m in run.metrics())):
+            return "not a run that finished or evaluated"
         got = run_group(spec, cfg.get("size"), cfg.get("scale"))
-        if cfg.get("paper") != spec.name or got != stem:
-            raise ReproError(f"--add {d}: a run of {cfg.get('paper')} {got}, not {stem}")
-        out.append(run.copy_evidence(reference_root / stem, git_commit()))
-    return out
+        return "" if cfg.get("paper") == spec.name and got == stem else \
+            f"a run of {cfg.get('paper')} {got}, not {stem}"
+    return copy_runs(run_dirs, reference_root / stem, refuse)

@@ -1,43 +1,57 @@
-"""The report's Evaluation section: each run's eval.json (written by `repro eval`) beside the
-paper's number for the same task, metric and number of shots."""
+"""The papers' evaluation numbers beside ours: for `repro eval`'s table and for a report's
+Evaluation section (each run's eval.json, averaged over the seeds of the recipe)."""
 from __future__ import annotations
 
 from .tables import md_table
 
 
 def paper_value(spec, size: str, task: str, metric: str, shots: int, exact_size: bool = False):
-    """(value, source) of the paper's table for this size, else for the paper's smallest size
-    that has one (marked; not with exact_size), else (None, ""). A few-shot K (> 1) the paper
-    did not use takes the paper's few-shot row, whose K the source names."""
+    """(value, source, note) of the paper's table for this size, else for the paper's smallest
+    size that has one (marked; not with exact_size), else (None, "", ""). A few-shot K (> 1) the
+    paper did not use takes the paper's few-shot row, whose K the source names."""
     rows = [e for e in spec.evaluations if (e.task, e.metric, e.shots) == (task, metric, shots)]
     if not rows and shots > 1:
         rows = [e for e in spec.evaluations if (e.task, e.metric) == (task, metric) and e.shots > 1]
     k = f", K={rows[0].shots}" if rows and rows[0].shots != shots else ""
     same = [e for e in rows if e.size == size]
     if same:
-        return same[0].value, same[0].source + k
+        return same[0].value, same[0].source + k, same[0].note
     if rows and not exact_size:
-        return rows[0].value, f"{rows[0].source}, size {rows[0].size}{k}"
-    return None, ""
+        return rows[0].value, f"{rows[0].source}, size {rows[0].size}{k}", rows[0].note
+    return None, "", ""
+
+
+def trained_here(config: dict, summary: dict) -> str:
+    """Why a run of ours is not the paper's model: its shape and what it was trained on."""
+    m, data = config["model"], config["data"]
+    source = data.get("dataset") or data.get("path") or data.get("source")
+    return (f"no: a {m['n_layer']}x{m['n_embd']} model trained here on "
+            f"{summary.get('tokens', 0) / 1e6:,.0f}M tokens of {source}")
 
 
 def evaluation_rows(spec, size: str, runs: list[dict]) -> list[dict]:
-    rows = []
+    """One row per (origin, task, shots, metric): the mean ± std over the runs' eval.json."""
+    import statistics
+    groups: dict = {}
     for r in runs:
-        ev = r.get("eval")
-        if not ev:
-            continue
-        for res in ev["results"]:
-            value, source = paper_value(spec, size, res["task"], res["metric"], res["shots"])
-            used = res.get("k_used")
-            rows.append({"run": f"seed {r['config']['train']['seed']} ({r['origin']})",
-                         "task": res["task"], "shots": res["shots"], "metric": res["metric"],
-                         **({"K used (min-max)": f"{used['min']}-{used['max']}"} if used else {}),
-                         "this run": res["value"], "n": res.get("n"),
-                         "paper": value, "paper source": source,
-                         "comparable?": "no: a scaled-down model trained on the shipped books, "
-                                        "not the paper's model and data" if value is not None
-                         else ""})
+        for res in (r.get("eval") or {}).get("results", []):
+            key = (r["origin"], res["task"], res["shots"], res["metric"])
+            groups.setdefault(key, []).append((r, res))
+    rows = []
+    for (origin, task, shots, metric), items in groups.items():
+        values = [res["value"] for _, res in items]
+        mean = statistics.fmean(values)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        value, source, note = paper_value(spec, size, task, metric, shots)
+        used = [res["k_used"] for _, res in items if res.get("k_used")]
+        r0 = items[0][0]
+        rows.append({"origin": origin, "task": task, "shots": shots, "metric": metric,
+                     **({"K used": f"{min(u['min'] for u in used)}-{max(u['max'] for u in used)}"}
+                        if used else {}),
+                     "ours (mean ± std)": f"{mean:.4g} ± {std:.2g}", "seeds": len(values),
+                     "n": items[0][1].get("n"), "paper": value, "paper source": source,
+                     "comparable?": (trained_here(r0["config"], r0["summary"])
+                                     + (f"; {note}" if note else "")) if value is not None else ""})
     return rows
 
 
@@ -46,4 +60,6 @@ def evaluation_section(spec, cfg, shown: list[dict]) -> list[str]:
     if not rows:
         return []
     return ["## Evaluation (the paper's own protocols, `python -m repro eval`)\n",
-            md_table(rows)]
+            "Each run's eval.json (`python -m repro eval RUN`), averaged over the seeds. "
+            "Perplexities of WikiText-2 and PTB are per original token of the tokenized file; "
+            "the paper's number is for the paper's own model and data.\n", md_table(rows)]

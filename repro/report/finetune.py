@@ -20,7 +20,7 @@ from ..data.glue import TASKS
 from ..errors import ReproError
 from ..rundir import RunDir, git_commit
 from ..transfer.recipe import FinetuneRecipe, differences, finetune_group, recipe_rows
-from .runs import REFERENCE, YOURS
+from .runs import REFERENCE, YOURS, copy_runs, gather, nowhere
 from .tables import md_table
 
 ARMS = ("recipe", "no_aux_lm", "random_init")
@@ -234,14 +234,10 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
     if spec.finetune is None or scale not in spec.finetune.scales:
         raise ReproError(f"{spec.name}: no fine-tuning recipe at scale {scale!r}")
     stem = finetune_group(spec.name, scale)
-    runs = []
-    for root, origin in ((reference_root, REFERENCE), (runs_root, YOURS)):
-        if root is not None:
-            runs += load_finetune_runs(root / stem, origin)
+    runs = gather(stem, runs_root, reference_root, load_finetune_runs)
     if not runs:
-        where = " or ".join(str(r / stem) for r in (runs_root, reference_root) if r is not None)
-        raise ReproError(f"no fine-tuning runs in {where}; run python -m repro {spec.name} "
-                         f"finetune --task TASK --scale {scale}")
+        raise ReproError(f"no fine-tuning runs in {nowhere(stem, runs_root, reference_root)}; "
+                         f"run python -m repro {spec.name} finetune --task TASK --scale {scale}")
     recipe = spec.finetune.recipe
     for r in runs:
         r["arm"] = arm_of(r, recipe)
@@ -290,15 +286,9 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
 
 def add_finetune_evidence(spec, scale: str, run_dirs: list[Path], reference_root: Path) -> list[Path]:
     """Copy finished fine-tuning runs into the committed reference (reports/runs/<stem>/)."""
-    stem = finetune_group(spec.name, scale)
-    out = []
-    for d in run_dirs:
-        run = RunDir(d)
-        if not run.is_run() or not run.is_finished():
-            raise ReproError(f"--add {d}: not a finished run folder")
-        cfg = run.read_json(RunDir.CONFIG)
-        if cfg.get("paper") != spec.name or cfg.get("scale") != scale or "recipe" not in cfg:
-            raise ReproError(f"--add {d}: not a {spec.name} fine-tuning run at scale {scale}")
-        out.append(run.copy_evidence(reference_root / stem, git_commit()))
-    return out
-
+    def refuse(run, cfg) -> str:
+        if not run.is_finished():
+            return "not a finished run folder"
+        ok = cfg.get("paper") == spec.name and cfg.get("scale") == scale and "recipe" in cfg
+        return "" if ok else f"not a {spec.name} fine-tuning run at scale {scale}"
+    return copy_runs(run_dirs, reference_root / finetune_group(spec.name, scale), refuse)

@@ -65,7 +65,8 @@ def _probe_rows(shown: list[dict]) -> list[dict]:
 
 def render(spec, cfg, result: dict, shown: list[dict], groups: dict, parity: list[dict],
            images: list[str]) -> str:
-    from ..spec import SPEC_COLUMNS, spec_rows
+    from ..rundir import RunDir
+    from ..spec import SPEC_COLUMNS, note_rows, spec_rows
     from .evaluation import evaluation_section
     latest_env = shown[-1]["env"]
     v = result["versions"]
@@ -112,7 +113,7 @@ def render(spec, cfg, result: dict, shown: list[dict], groups: dict, parity: lis
                 "chosen there and the test set is scored once, at that layer. Accuracies in % "
                 "± one binomial standard error.\n", md_table(probes)]
     out += [f"![{image}]({image})\n" for image in images]
-    sample = shown[-1]["dir"] / "sample.txt"
+    sample = shown[-1]["dir"] / RunDir.SAMPLE
     if sample.is_file():
         out += ["### Sample\n", "```", sample.read_text()[:1500], "```\n"]
     out += evaluation_section(spec, cfg, shown)
@@ -126,6 +127,7 @@ def render(spec, cfg, result: dict, shown: list[dict], groups: dict, parity: lis
             "A value the paper states is under *paper*; one it does not state (released code, "
             "another paper, our choice) is under *inferred*, never under *paper*. Sources: "
             "papers/FACTS.md.\n", md_table([{k: r[k] for k in SPEC_COLUMNS} for r in rows]),
+            "### Beyond the settings\n", md_table(note_rows(spec)),
             "## Parameter counts\n", md_table(param_table(spec, m.vocab_size))]
     if parity:
         out += ["## Parity with Hugging Face (fp32, CPU)\n",

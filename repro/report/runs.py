@@ -16,9 +16,39 @@ from ..rundir import RunDir
 YOURS, REFERENCE = "yours", "reference"
 # Settings that say how a run was executed, not what was trained: never make it a variant.
 EXECUTION = {("train", k) for k in (
-    "seed", "device", "compile", "log_interval", "sample_tokens", "checkpoint_interval",
-    "checkpoint_seconds", "keep_checkpoints", "micro_batch_size", "eval_interval", "precision")}
+    "seed", "device", "compile", "compile_mode", "loss_impl", "activation_checkpointing",
+    "log_interval", "sample_tokens", "checkpoint_interval", "checkpoint_seconds",
+    "keep_checkpoints", "micro_batch_size", "eval_interval", "precision")}
 AUTO = {("model", "vocab_size")}   # 0 in a spec means "from the data"; the run records the value
+
+
+def gather(stem: str, runs_root: Path | None, reference_root: Path | None, loader) -> list[dict]:
+    """loader(folder, origin) over the reference evidence, then the user's runs; an empty list
+    is an error naming both places."""
+    runs = []
+    for root, origin in ((reference_root, REFERENCE), (runs_root, YOURS)):
+        if root is not None:
+            runs += loader(root / stem, origin)
+    return runs
+
+
+def nowhere(stem: str, runs_root: Path | None, reference_root: Path | None) -> str:
+    return " or ".join(str(r / stem) for r in (runs_root, reference_root) if r is not None)
+
+
+def copy_runs(run_dirs: list[Path], dest: Path, refuse) -> list[Path]:
+    """Copy runs' small files into the committed reference dest (reports/runs/<group>/): the one
+    explicit act that writes evidence. refuse(run, config) names why a run does not belong
+    there, or returns "" for one that does."""
+    from ..rundir import git_commit
+    out = []
+    for d in run_dirs:
+        run = RunDir(d).require_run("--add")
+        why = refuse(run, run.read_json(RunDir.CONFIG))
+        if why:
+            raise ReproError(f"--add {d}: {why}")
+        out.append(run.copy_evidence(dest, git_commit()))
+    return out
 
 
 def load_runs(folder: Path, origin: str) -> list[dict]:
@@ -40,9 +70,10 @@ def load_runs(folder: Path, origin: str) -> list[dict]:
             if not any("val_loss" in m for m in metrics):
                 continue
             summary = stopped_summary(config, metrics)
+        probe = run.read_optional(RunDir.PROBE)   # per-layer probe results (image tasks)
         runs.append({"dir": d, "run": run, "origin": origin, "config": config, "env": env,
-                     "metrics": metrics, "summary": summary,
-                     "eval": run.read_optional(RunDir.EVAL) if (d / RunDir.EVAL).is_file() else None})
+                     "metrics": metrics, "summary": {**(probe or {}), **summary},
+                     "eval": run.read_optional(RunDir.EVAL)})
     return runs
 
 
@@ -59,8 +90,10 @@ def stopped_summary(config: dict, metrics: list[dict]) -> dict:
             "wall_s": None, "params": build_model(cfg.model, "meta").num_params(),
             "data": {"kind": cfg.data.kind, "source": cfg.data.source,
                      "tokenizer": cfg.data.tokenizer},
-            "status": f"stopped at step {metrics[-1]['step']} of {planned}; val loss of step "
-                      f"{last_val['step']}"}
+            "status": (f"trained all {planned} steps, then stopped during the end-of-run "
+                       f"scoring (no summary.json)" if metrics[-1]["step"] >= planned else
+                       f"stopped at step {metrics[-1]['step']} of {planned}; val loss of step "
+                       f"{last_val['step']}")}
 
 
 def variant(run: dict, base: dict) -> str:

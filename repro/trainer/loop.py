@@ -169,11 +169,16 @@ class Trainer(Checkpointing):
 
     # ---- the loop ---------------------------------------------------------------------
     def start(self) -> None:
-        """Write what the run is before its first step: config.json, env.json."""
-        if self.is_main:
-            self.run.write_json(RunDir.CONFIG, self.cfg.to_dict())
-            self.run.write_json(RunDir.ENV, environment(self.device_name, self.cfg.train.seed,
-                                                        self.world))
+        """Write what the run is before its first step: config.json, and env.json (a resume
+        keeps the first start's environment and adds its own under "resumed")."""
+        if not self.is_main:
+            return
+        self.run.write_json(RunDir.CONFIG, self.cfg.to_dict())
+        env = environment(self.device_name, self.cfg.train.seed, self.world)
+        if self.step and (self.run / RunDir.ENV).is_file():
+            first = self.run.read_json(RunDir.ENV)
+            env = {**first, "resumed": first.get("resumed", []) + [{**env, "at_step": self.step}]}
+        self.run.write_json(RunDir.ENV, env)
 
     def fit(self, progress: bool = True) -> dict:
         cfg, total = self.cfg, self.plan.total_steps
