@@ -97,7 +97,7 @@ def test_every_package_is_installed():
     assert found | {"repro_papers"} == listed
 
 
-HEAVY = ("torch", "transformers", "accelerate", "datasets", "numpy", "pandas", "matplotlib")
+HEAVY = ("torch", "transformers", "accelerate", "datasets", "pandas", "matplotlib")
 
 
 def test_list_loads_no_heavy_module():

@@ -415,7 +415,10 @@ def test_tiny_image_run_writes_only_under_out_and_report_dir(kept_image_run):
     ok(r["second"])
     assert sorted(p.name for p in r["cwd"].iterdir()) == ["keep", "rep"]
     assert sorted(p.name for p in (r["cwd"] / "rep").iterdir()) == [
-        "igpt-tiny-samples.png", "igpt-tiny.json", "igpt-tiny.md", "igpt-tiny.png"]
+        "igpt-tiny-probe.png", "igpt-tiny-samples.png", "igpt-tiny.json", "igpt-tiny.md",
+        "igpt-tiny.png"]
+    md = (r["cwd"] / "rep" / "igpt-tiny.md").read_text()   # the probe, chosen on validation
+    assert "### Linear probe" in md and "| best (val) | test at best |" in md
     before, after = r["untracked"]
     if before is None:
         pytest.skip("not a git checkout")

@@ -1,13 +1,15 @@
-"""`python -m repro`: the command line, the one layer that knows the papers. It looks up a spec
-(repro_papers) and passes plain config and data down; nothing in the library imports it.
+"""repro: the GPT papers reproduced at any scale.
 
-    python -m repro <paper> [--scale S] [--size N] ...      train a paper's recipe (cli/train.py)
-    python -m repro <paper> finetune --task T ...           fine-tune a run (GPT-1, cli/finetune.py)
-    python -m repro <verb> ...                              one of the VERBS below
+    python -m repro <paper> [--scale tiny|small|medium|paper] [--size N] ...   train a recipe
+    python -m repro <paper> finetune --task T ...                          fine-tune (GPT-1)
+    python -m repro <verb> ...                                             one of the verbs
+    python -m repro <paper or verb> --help                                 its options
 
-Each verb's module is imported only when it runs, so `python -m repro list` loads no torch.
 Misuse exits with status 2 and one line naming the culprit; no traceback.
 """
+# The command line is the one layer that knows the papers: it looks up a spec (repro_papers)
+# and passes plain config and data down; nothing in the library imports it. Each verb's module
+# is imported only when it runs, so `python -m repro list` loads no torch.
 from __future__ import annotations
 
 import argparse

@@ -60,6 +60,10 @@ def evaluation_section(spec, cfg, shown: list[dict]) -> list[str]:
     if not rows:
         return []
     return ["## Evaluation (the paper's own protocols, `python -m repro eval`)\n",
-            "Each run's eval.json (`python -m repro eval RUN`), averaged over the seeds. "
-            "Perplexities of WikiText-2 and PTB are per original token of the tokenized file; "
-            "the paper's number is for the paper's own model and data.\n", md_table(rows)]
+            "Each run's eval.json (`python -m repro eval RUN`), averaged over the seeds; "
+            "accuracies in %. Perplexities of WikiText-2 and PTB are per original token of the "
+            "tokenized file. The paper's number is for the paper's model and data. A scaled-down "
+            "run trained for several epochs on one small corpus is confidently wrong on text "
+            "unlike it (other eras, Wikipedia's `<unk>`, WSJ's `N`): its perplexity there can be "
+            "worse than a uniform guess, and its LAMBADA accuracy is near 0, as the LAMBADA "
+            "paper's baselines were.\n", md_table(rows)]

@@ -112,7 +112,13 @@ def render(spec, cfg, result: dict, shown: list[dict], groups: dict, parity: lis
                 "the validation split (held out from the training images); the best layer is "
                 "chosen there and the test set is scored once, at that layer. Accuracies in % "
                 "± one binomial standard error.\n", md_table(probes)]
-    out += [f"![{image}]({image})\n" for image in images]
+    captions = {"samples": "Top two rows: test images; bottom two rows: samples of the newest "
+                           "run (temperature 1, from the start-of-sequence).",
+                "probe": "Linear-probe accuracy on the validation split per layer, ±1 binomial "
+                         "standard error."}
+    for image in images:
+        caption = next((c for k, c in captions.items() if image.endswith(f"-{k}.png")), "")
+        out.append(f"![{image}]({image})\n" + (f"\n{caption}\n" if caption else ""))
     sample = shown[-1]["dir"] / RunDir.SAMPLE
     if sample.is_file():
         out += ["### Sample\n", "```", sample.read_text()[:1500], "```\n"]
