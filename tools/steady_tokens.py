@@ -50,6 +50,8 @@ def main() -> None:
         metrics = next(root.glob("gpt2-medium/*/metrics.jsonl"))
         rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     steady = [r for r in rows if r["step"] > args.skip and r["step"] < args.steps]
+    if not steady:
+        raise SystemExit(f"no logged window after step {args.skip}: give --steps well above --skip")
     tps = [r["tokens_per_s"] for r in steady]
     med = statistics.median(tps)
     out = {"steps": args.steps, "windows": len(tps), "tokens_per_s": med,

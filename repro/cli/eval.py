@@ -120,41 +120,6 @@ def check_data(tasks: list, settings) -> None:
             source_text(task, "")           # raises with the file to point eval.path at
 
 
-# ---- tables ----------------------------------------------------------------------------------
-def with_paper(result: dict, sizes: list, comparable: str) -> list[dict]:
-    from ..report.evaluation import paper_value
-    rows = []
-    for r in result["results"]:
-        value, source, note = None, "", ""
-        for spec, size in sizes:
-            value, source, note = paper_value(spec, size, r["task"], r["metric"], r["shots"],
-                                              exact_size=True)
-            if value is not None:
-                break
-        k = r.get("k_used")
-        rows.append({"task": r["task"], "setting": r["setting"],
-                     "K": f"{r['shots']} (used {k['min']}-{k['max']}, mean {k['mean']})" if k
-                     else r["shots"], "metric": r["metric"], "value": round(r["value"], 4),
-                     "n": r["n"], "paper": value, "paper source": source,
-                     "comparable": (comparable + (f"; {note}" if note else ""))
-                     if value is not None else ""})
-    return rows
-
-
-def markdown(result: dict, rows: list[dict]) -> str:
-    from ..report.tables import md_table
-    head = (f"# Evaluation of {result['model']}\n\ncheckpoint {result['checkpoint'] or '-'}, "
-            f"tokenizer {result['tokenizer']}, context {result['context']}, device "
-            f"{result['device']} ({result['precision']}), commit {result['commit']}"
-            + (f", first {result['limit']} examples per task" if result["limit"] else "") + "\n")
-    notes = sorted({r["note"] for r in result["results"] if r.get("note")})
-    strides = sorted({(r["task"], r["stride"]) for r in result["results"] if "stride" in r})
-    lines = [head, md_table(rows)]
-    lines += [f"- {n}" for n in notes]
-    lines += [f"- {t}: windows of {result['context']} tokens, stride {s}" for t, s in strides]
-    return "\n".join(lines) + "\n"
-
-
 # ---- main ------------------------------------------------------------------------------------
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
@@ -176,8 +141,9 @@ def main(argv: list[str]) -> None:
     from ..eval.runner import evaluate, merge
     device = _device(args.device)
     result = evaluate(em, todo, args.limit, settings, device, args.batch_size, not args.no_progress)
+    from ..report.evaluation import eval_markdown, paper_rows
     sizes, comparable = paper_sizes(em)
-    rows = with_paper(result, sizes, comparable)
+    rows = paper_rows(result, sizes, comparable)
     if em.run_dir is not None:   # the run keeps the results; reports set the paper beside them
         from ..rundir import RunDir
         run = RunDir(em.run_dir)
@@ -186,9 +152,10 @@ def main(argv: list[str]) -> None:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "eval.md").write_text(markdown(result, rows))
-    print(json.dumps(result, indent=2) if args.json else markdown(result, rows))
+        from ..rundir import RunDir
+        (out / RunDir.EVAL).write_text(json.dumps(result, indent=2) + "\n")
+        (out / "eval.md").write_text(eval_markdown(result, rows))
+    print(json.dumps(result, indent=2) if args.json else eval_markdown(result, rows))
 
 
 def _run_config(run_dir: str):

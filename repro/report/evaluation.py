@@ -67,3 +67,37 @@ def evaluation_section(spec, cfg, shown: list[dict]) -> list[str]:
             "unlike it (other eras, Wikipedia's `<unk>`, WSJ's `N`): its perplexity there can be "
             "worse than a uniform guess, and its LAMBADA accuracy is near 0, as the LAMBADA "
             "paper's baselines were.\n", md_table(rows)]
+
+
+def paper_rows(result: dict, sizes: list, comparable: str) -> list[dict]:
+    """`repro eval`'s table: each result beside the paper's number for the first of sizes (spec,
+    size) that has one."""
+    rows = []
+    for r in result["results"]:
+        value, source, note = None, "", ""
+        for spec, size in sizes:
+            value, source, note = paper_value(spec, size, r["task"], r["metric"], r["shots"],
+                                              exact_size=True)
+            if value is not None:
+                break
+        k = r.get("k_used")
+        rows.append({"task": r["task"], "setting": r["setting"],
+                     "K": f"{r['shots']} (used {k['min']}-{k['max']}, mean {k['mean']})" if k
+                     else r["shots"], "metric": r["metric"], "value": round(r["value"], 4),
+                     "n": r["n"], "paper": value, "paper source": source,
+                     "comparable": (comparable + (f"; {note}" if note else ""))
+                     if value is not None else ""})
+    return rows
+
+
+def eval_markdown(result: dict, rows: list[dict]) -> str:
+    head = (f"# Evaluation of {result['model']}\n\ncheckpoint {result['checkpoint'] or '-'}, "
+            f"tokenizer {result['tokenizer']}, context {result['context']}, device "
+            f"{result['device']} ({result['precision']}), commit {result['commit']}"
+            + (f", first {result['limit']} examples per task" if result["limit"] else "") + "\n")
+    notes = sorted({r["note"] for r in result["results"] if r.get("note")})
+    strides = sorted({(r["task"], r["stride"]) for r in result["results"] if "stride" in r})
+    lines = [head, md_table(rows)]
+    lines += [f"- {n}" for n in notes]
+    lines += [f"- {t}: windows of {result['context']} tokens, stride {s}" for t, s in strides]
+    return "\n".join(lines) + "\n"
