@@ -101,7 +101,7 @@ HEAVY = ("torch", "transformers", "accelerate", "datasets", "pandas", "matplotli
 
 
 def test_list_loads_no_heavy_module():
-    """`python -m repro list` imports none of the heavy libraries (measured here: ~0.15 s of
+    """`python -m repro list` imports none of the heavy libraries (measured here: ~0.3 s of
     wall time; the bound below is only for a busy CI machine)."""
     code = ("import sys, time; t = time.perf_counter(); from repro.cli import main; "
             "main(['list']); print(time.perf_counter() - t, file=sys.stderr); "
