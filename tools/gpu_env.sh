@@ -6,5 +6,6 @@ ln -sfn "$PWD/papers" /tmp/site/repro_papers      # what `pip install -e .` woul
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 REPRO_CACHE=/tmp/repro-cache
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-[ -f .dev/carry/COMMIT ] && export REPRO_COMMIT=$(cat .dev/carry/COMMIT)
-[ -f .dev/carry/gpt1-tokens.tar.xz ] && python3 tools/gpt1_tokens.py unpack .dev/carry/gpt1-tokens.tar.xz
+# `if`, not `&&`: a missing file must not make `source` of this script fail
+if [ -f .dev/carry/COMMIT ]; then export REPRO_COMMIT=$(cat .dev/carry/COMMIT); fi
+if [ -f .dev/carry/gpt1-tokens.tar.xz ]; then python3 tools/gpt1_tokens.py unpack .dev/carry/gpt1-tokens.tar.xz; fi
