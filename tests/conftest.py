@@ -107,3 +107,12 @@ def kept_image_run(env, tmp_path_factory) -> dict:
                    report_dir=Path("rep"), cwd=cwd, timeout=300)
     return {"first": first, "second": second, "run": run, "cwd": cwd,
             "untracked": (before, untracked_files())}
+
+
+@pytest.fixture
+def exact_fp32():
+    """fp32 references in fp32: a trainer earlier in the process turns TF32 on for all of it."""
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old

@@ -10,7 +10,7 @@ from repro.attention import banded_causal, local_band_mask, local_windows
 from repro.config import ModelConfig
 from repro.model import build_model
 
-pytestmark = [pytest.mark.gpu,
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("exact_fp32"),
               pytest.mark.skipif(not torch.cuda.is_available(), reason="FlexAttention needs CUDA")]
 
 

@@ -57,16 +57,9 @@ def test_cuda_graph_mode_trains_like_default_compile(tmp_path):
     torch.testing.assert_close(torch.tensor(losses), torch.tensor(base_losses), rtol=2e-3, atol=0)
     assert val == pytest.approx(base_val, rel=2e-3)
     for a, b in zip(graphs.model.parameters(), base.model.parameters()):
-        torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-4)
-
-
-@pytest.fixture
-def exact_fp32():
-    """fp32 references in fp32 (the trainer turns TF32 on for the whole process)."""
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32 = old
+        # Adam moves a weight whose gradient is ~0 by up to lr a step whatever the gradient's
+        # size, so bf16 rounding shows there as lr-sized (1e-4..1e-3) differences
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=1e-3)
 
 
 SHAPE = ModelConfig(vocab_size=1000, block_size=128, n_layer=2, n_head=4, n_embd=256,
