@@ -129,13 +129,17 @@ def test_rows_merge_into_an_earlier_report(tmp_path):
         return {"device": "cpu", "device_slug": "cpu", "quick": True, "torch": "t",
                 "transformers": "t", "cuda": None, "dtype": "fp32", "matmul_tflops": None,
                 "processes": 2, "timed_steps_per_contender": 3, "wall_s": 1.0,
-                "command": "python -m repro bench", "rows": rows, "attention_time_ratio": None}
+                "command": f"python -m repro bench --rows {key}", "rows": rows,
+                "attention_time_ratio": None}
     D.write(doc("x", 100.0), tmp_path, order)
     D.write(doc("y", 200.0), tmp_path, order, ran=["y"])
     merged = json.loads((tmp_path / "bench-cpu.json").read_text())
     assert [r["key"] for r in merged["rows"]] == ["x", "y"]
     assert merged["kept_from_earlier_run"] == ["x"]
-    assert "pairs kept from an earlier run: x" in (tmp_path / "bench-cpu.md").read_text()
+    assert ("pairs kept from an earlier run: x (`python -m repro bench --rows x`)"
+            in (tmp_path / "bench-cpu.md").read_text())
+    D.write(doc("y", 300.0), tmp_path, order, ran=["y"])   # again: x still from the first command
+    assert "x (`python -m repro bench --rows x`)" in (tmp_path / "bench-cpu.md").read_text()
 
 
 FAKE_WORKER = r"""

@@ -170,7 +170,8 @@ def to_markdown(doc: dict) -> str:
             "- 8192^3 bf16 matmul: " + (f"{mm:.1f} TFLOP/s" if mm else "not measured (no GPU)"),
             f"- command: `{doc['command']}`"]
     if doc.get("kept_from_earlier_run"):
-        head.append(f"- pairs kept from an earlier run: {', '.join(doc['kept_from_earlier_run'])}")
+        head.append(f"- pairs kept from an earlier run: {', '.join(doc['kept_from_earlier_run'])} "
+                    "(" + "; ".join(f"`{c}`" for c in doc.get("earlier_commands", [])) + ")")
     if ratio is not None:
         wall = attention_time_ratio(doc["rows"], "ms_per_step")
         head.append(f"- attention forward+backward, banded / dense GPU time: {ratio:.2f} "
@@ -204,6 +205,10 @@ def merge_earlier(doc: dict, path: Path, ran: list[str], order: list[str]) -> di
         r.setdefault("kind", "attention" if r["name"].startswith("attention ") else "model")
     doc["rows"] = in_order(kept + doc["rows"], order)
     doc["kept_from_earlier_run"] = sorted({r["key"] for r in kept})
+    # the commands that measured the kept pairs: the old report's own, and those it had kept
+    keys, inherited = {r["key"] for r in kept}, set(old.get("kept_from_earlier_run", []))
+    doc["earlier_commands"] = (([old["command"]] if keys - inherited else [])
+                               + (old.get("earlier_commands", []) if keys & inherited else []))
     doc["attention_time_ratio"] = attention_time_ratio(doc["rows"])
     return doc
 
