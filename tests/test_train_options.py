@@ -134,3 +134,38 @@ def test_trainer_cuda_graph_mode_keeps_gradients(monkeypatch, tmp_path):
     for a, b in zip(runs["default"][1], runs["graphs"][1]):
         assert torch.equal(a, b)
     assert runs["graphs"][2] and not runs["default"][2]   # zeroed buffers, not None
+
+
+def test_padded_evaluation_batch_scores_the_same_targets():
+    """pad_rows grows a smaller last evaluation batch to the first one's shape (a compiled model
+    would compile again for a new shape); the added rows change neither the loss nor the count."""
+    from repro.trainer.loop import pad_rows
+    model = build().eval()
+    idx = torch.randint(0, 97, (2, 64), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones_like(idx, dtype=torch.bool)
+    mask[1, :20] = False
+    for batch in ({"x": idx, "y": idx.roll(-1, 1)}, {"x": idx, "y": idx.roll(-1, 1), "mask": mask}):
+        padded = pad_rows(batch, 5)
+        assert all(len(t) == 5 for t in padded.values())
+        count = (lambda b: int(b["mask"].sum())) if "mask" in batch else (lambda b: int((b["y"] >= 0).sum()))
+        assert count(padded) == count(batch)
+        with torch.no_grad():
+            torch.testing.assert_close(model(padded["x"], padded["y"], padded.get("mask"))[1],
+                                       model(batch["x"], batch["y"], batch.get("mask"))[1],
+                                       rtol=1e-6, atol=0)
+        assert pad_rows(batch, 2) is batch
+
+
+def test_evaluate_weights_an_uneven_last_batch_by_its_targets(tmp_path):
+    from repro.cli import spec_of
+    from repro.rundir import RunDir
+    from repro.spec import resolve
+    from repro.trainer import Trainer
+    cfg = resolve(spec_of("chargpt"), None, "tiny", ["train.device=cpu"])
+    t = Trainer(cfg, RunDir.create(tmp_path, "run"))
+    rows = t.task.val_batches(4)[0]
+    batches = [{k: v[:4] for k, v in rows.items()}, {k: v[:1] for k, v in rows.items()}]
+    with torch.no_grad():   # the mean over every target of the five rows, in one forward
+        expected = t.model.eval()(torch.cat([rows["x"][:4], rows["x"][:1]]),
+                                  torch.cat([rows["y"][:4], rows["y"][:1]]))[1]
+    assert t.evaluate(batches) == pytest.approx(float(expected), rel=1e-5)

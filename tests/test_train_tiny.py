@@ -7,8 +7,11 @@ The runs are started together, two at a time (each one single-threaded), when th
 first test asks for them; `-m "not slow"` leaves the three slowest out.
 
 Golden curves (torchtitan style): each paper's per-step training losses are committed in
-tests/golden/<paper>-tiny.txt and compared exactly. A change that moves them must update them
-on purpose: `REPRO_UPDATE_GOLDEN=1 python -m pytest tests/test_train_tiny.py -k golden`.
+tests/golden/<paper>-tiny.txt and compared to 1e-5 relative. Bits are not portable: the same
+code on torch 2.13 and 2.14, or on another x86 CPU, moved them by up to 3e-7 relative (a few
+float32 roundings over 60 steps, kernels pinned to AVX2); a change to the model, data order,
+schedule or optimizer moves them by 1e-3 or more. A change that moves them must update them on
+purpose: `REPRO_UPDATE_GOLDEN=1 python -m pytest tests/test_train_tiny.py -k golden`.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ ORDER = ["gpt3", "gpt1", "gpt2", "words", "chargpt", "adder", "igpt", "imagegpt"
 PARAMS = [pytest.param(p, marks=pytest.mark.slow) if p in SLOW else p for p in ORDER]
 METRIC_KEYS = {"step", "tokens", "loss", "lr", "tokens_per_s", "batch_hash"}
 GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN_RTOL = 1e-5   # see the module docstring
 
 
 def _run(cli, paper: str, root: Path) -> dict:
@@ -195,16 +199,17 @@ def test_demo_extras(runs, paper):
 
 @pytest.mark.parametrize("paper", PARAMS)
 def test_golden_loss_curve(runs, paper):
-    """The per-step losses of the tiny run, bit for bit (as repr of the logged floats)."""
+    """The per-step losses of the tiny run against the committed curve (to GOLDEN_RTOL)."""
     _, run_dir = _finished(runs, paper)
-    losses = [repr(r["loss"]) for r in read_jsonl(run_dir / "metrics.jsonl")]
+    losses = [r["loss"] for r in read_jsonl(run_dir / "metrics.jsonl")]
     path = GOLDEN / f"{paper}-tiny.txt"
     if os.environ.get("REPRO_UPDATE_GOLDEN"):
         path.parent.mkdir(exist_ok=True)
-        path.write_text("\n".join(losses) + "\n")
+        path.write_text("\n".join(map(repr, losses)) + "\n")
     assert path.is_file(), f"no golden curve {path}; make it with REPRO_UPDATE_GOLDEN=1"
-    golden = path.read_text().split()
+    golden = [float(v) for v in path.read_text().split()]
     assert len(losses) == len(golden), (len(losses), len(golden))
-    moved = [i + 1 for i, (a, b) in enumerate(zip(losses, golden)) if a != b]
+    moved = [i + 1 for i, (a, b) in enumerate(zip(losses, golden))
+             if not math.isclose(a, b, rel_tol=GOLDEN_RTOL, abs_tol=0.0)]
     assert not moved, (f"{paper}: the loss of steps {moved[:10]} moved (first: {golden[moved[0] - 1]} "
                        f"-> {losses[moved[0] - 1]}); if on purpose, regenerate (module docstring)")

@@ -38,6 +38,21 @@ from .signals import StopRequested
 from .state import Checkpointing
 
 
+# How pad_rows fills the rows it adds, per batch key: inputs copy the first row, targets are
+# ignored (-1), the loss mask is off.
+PAD = {"x": lambda t, k: t[:1].expand(k, *t.shape[1:]),
+       "y": lambda t, k: t.new_full((k, *t.shape[1:]), -1),
+       "mask": lambda t, k: t.new_zeros((k, *t.shape[1:]))}
+
+
+def pad_rows(batch: dict, rows: int) -> dict:
+    """`batch` grown to `rows` rows that add nothing to the loss, so every evaluation batch has
+    one shape: a smaller last batch would make a compiled model compile again, for dynamic
+    shapes (tens of seconds on a GPU, tens of minutes on a 2-core CPU)."""
+    k = rows - len(batch["y"])
+    return batch if k <= 0 else {key: torch.cat([t, PAD[key](t, k)]) for key, t in batch.items()}
+
+
 class Trainer(Checkpointing):
     def __init__(self, cfg: Config, run: RunDir, accelerator=None, log=print, status=None):
         """log: messages a user must see (resume, signals); status: what a long start is
@@ -147,16 +162,17 @@ class Trainer(Checkpointing):
         """Mean loss over `batches` (default: the fixed validation set), split over the ranks."""
         self.ddp_model.eval()
         batches = batches if batches is not None else self.task.val_batches(self.eval_batch)
+        rows = len(batches[0]["y"])
         total = torch.zeros(2, device=self.acc.device)
         # Every rank runs the same number of forwards (under FSDP each one is a collective):
         # a rank short of a batch repeats one and does not count it.
         rounds = -(-len(batches) // self.world)
         for i in range(self.acc.process_index, rounds * self.world, self.world):
-            batch = self._to_device(batches[i % len(batches)])
+            batch = self._to_device(pad_rows(batches[i % len(batches)], rows))
             with self.acc.autocast():
                 _, loss = self.ddp_model(batch["x"], batch["y"], batch.get("mask"))
-            if i < len(batches):
-                n = float(batch["mask"].sum()) if "mask" in batch else float(batch["y"].numel())
+            if i < len(batches):   # the targets the loss is a mean over
+                n = float(batch["mask"].sum()) if "mask" in batch else float((batch["y"] >= 0).sum())
                 total += torch.stack([loss.float() * n, torch.tensor(n, device=self.acc.device)])
         total = self.acc.reduce(total, "sum")
         self.ddp_model.train()
