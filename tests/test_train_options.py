@@ -147,7 +147,8 @@ def test_padded_evaluation_batch_scores_the_same_targets():
     for batch in ({"x": idx, "y": idx.roll(-1, 1)}, {"x": idx, "y": idx.roll(-1, 1), "mask": mask}):
         padded = pad_rows(batch, 5)
         assert all(len(t) == 5 for t in padded.values())
-        count = (lambda b: int(b["mask"].sum())) if "mask" in batch else (lambda b: int((b["y"] >= 0).sum()))
+        def count(b):   # the targets the loss is a mean over
+            return int(b["mask"].sum()) if "mask" in b else int((b["y"] >= 0).sum())
         assert count(padded) == count(batch)
         with torch.no_grad():
             torch.testing.assert_close(model(padded["x"], padded["y"], padded.get("mask"))[1],
