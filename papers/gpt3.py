@@ -110,8 +110,9 @@ SPEC = PaperSpec(
     ),
     data={"offline": "books (57 Project Gutenberg novels, data/books)",
           "online": "HuggingFaceFW/fineweb (a Common-Crawl-derived stand-in for the mix)"},
-    published_params={"small": "125M", "medium": "350M", "large": "760M", "xl": "1.3B",
-                      "2.7b": "2.7B", "6.7b": "6.7B", "13b": "13.0B", "175b": "175.0B"},
+    published_params={size: (text, "") for size, text in {   # Table 2.1
+        "small": "125M", "medium": "350M", "large": "760M", "xl": "1.3B", "2.7b": "2.7B",
+        "6.7b": "6.7B", "13b": "13.0B", "175b": "175.0B"}.items()},
     evaluations=tuple(
         PaperEval(task, metric, shots, size, value, "GPT-3 Table H.1")
         for (task, metric, shots), values in {

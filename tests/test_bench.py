@@ -136,10 +136,22 @@ def test_rows_merge_into_an_earlier_report(tmp_path):
     merged = json.loads((tmp_path / "bench-cpu.json").read_text())
     assert [r["key"] for r in merged["rows"]] == ["x", "y"]
     assert merged["kept_from_earlier_run"] == ["x"]
-    assert ("pairs kept from an earlier run: x (`python -m repro bench --rows x`)"
-            in (tmp_path / "bench-cpu.md").read_text())
+    kept = "pairs kept from earlier runs, with those runs' figures"
+    md = (tmp_path / "bench-cpu.md").read_text()
+    assert kept in md and "x (`python -m repro bench --rows x`)" in md
     D.write(doc("y", 300.0), tmp_path, order, ran=["y"])   # again: x still from the first command
     assert "x (`python -m repro bench --rows x`)" in (tmp_path / "bench-cpu.md").read_text()
+    D.write(doc("x", 400.0), tmp_path, order, ran=["x"])   # y kept now, from its last command
+    md = (tmp_path / "bench-cpu.md").read_text()
+    assert "y (`python -m repro bench --rows y`)" in md and "`python -m repro bench --rows x`" in md
+    # a report from before rows and documents recorded their command
+    old = json.loads((tmp_path / "bench-cpu.json").read_text())
+    del old["command"]
+    for r in old["rows"]:
+        del r["command"]
+    (tmp_path / "bench-cpu.json").write_text(json.dumps(old))
+    D.write(doc("y", 500.0), tmp_path, order, ran=["y"])
+    assert "x (`command not recorded`)" in (tmp_path / "bench-cpu.md").read_text()
 
 
 FAKE_WORKER = r"""

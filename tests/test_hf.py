@@ -111,6 +111,10 @@ def test_full_size_parameter_counts():
     assert s["hf"] == 76_682_240                            # FACTS §5.1 HF ImageGPT module
     assert "zero linear biases 110,592" in s["note"] and "unexplained" not in s["note"]
     assert "40,478" in rows[("gpt2", "small")]["note"]      # FACTS §5.2: the published 117M
+    gpt3 = {r["size"]: r for r in _params("gpt3")}          # every size, each with its Table 2.1 figure
+    assert gpt3.keys() == PAPERS["gpt3"].sizes.keys() and gpt3["small"]["published"] == "125M"
+    assert gpt3["small"]["ours"] == gpt3["small"]["formula"] == 125_226_240
+    assert gpt3["small"]["hf"] is None and "no HF class" in gpt3["small"]["note"]
 
 
 def test_wrong_transpose_is_caught(monkeypatch):

@@ -5,6 +5,7 @@ kernels) is tests/test_perf_cuda.py."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 
 import pytest
@@ -139,7 +140,7 @@ def test_trainer_cuda_graph_mode_keeps_gradients(monkeypatch, tmp_path):
 def test_padded_evaluation_batch_scores_the_same_targets():
     """pad_rows grows a smaller last evaluation batch to the first one's shape (a compiled model
     would compile again for a new shape); the added rows change neither the loss nor the count."""
-    from repro.trainer.loop import pad_rows
+    from repro.trainer.loop import pad_rows, targets
     model = build().eval()
     idx = torch.randint(0, 97, (2, 64), generator=torch.Generator().manual_seed(2))
     mask = torch.ones_like(idx, dtype=torch.bool)
@@ -147,9 +148,7 @@ def test_padded_evaluation_batch_scores_the_same_targets():
     for batch in ({"x": idx, "y": idx.roll(-1, 1)}, {"x": idx, "y": idx.roll(-1, 1), "mask": mask}):
         padded = pad_rows(batch, 5)
         assert all(len(t) == 5 for t in padded.values())
-        def count(b):   # the targets the loss is a mean over
-            return int(b["mask"].sum()) if "mask" in b else int((b["y"] >= 0).sum())
-        assert count(padded) == count(batch)
+        assert targets(padded) == targets(batch) == (128 - 20 if "mask" in batch else 128)
         with torch.no_grad():
             torch.testing.assert_close(model(padded["x"], padded["y"], padded.get("mask"))[1],
                                        model(batch["x"], batch["y"], batch.get("mask"))[1],
@@ -166,7 +165,12 @@ def test_evaluate_weights_an_uneven_last_batch_by_its_targets(tmp_path):
     t = Trainer(cfg, RunDir.create(tmp_path, "run"))
     rows = t.task.val_batches(4)[0]
     batches = [{k: v[:4] for k, v in rows.items()}, {k: v[:1] for k, v in rows.items()}]
+    shapes = []   # what the model is given: one shape for every batch (no compile again)
+    t.model.register_forward_pre_hook(lambda module, args: shapes.append(tuple(args[0].shape)))
     with torch.no_grad():   # the mean over every target of the five rows, in one forward
         expected = t.model.eval()(torch.cat([rows["x"][:4], rows["x"][:1]]),
                                   torch.cat([rows["y"][:4], rows["y"][:1]]))[1]
+    shapes.clear()
     assert t.evaluate(batches) == pytest.approx(float(expected), rel=1e-5)
+    assert shapes == [tuple(batches[0]["x"].shape)] * 2
+    assert math.isnan(t.evaluate([]))

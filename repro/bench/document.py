@@ -169,9 +169,14 @@ def to_markdown(doc: dict) -> str:
             f"wall time {doc['wall_s']} s",
             "- 8192^3 bf16 matmul: " + (f"{mm:.1f} TFLOP/s" if mm else "not measured (no GPU)"),
             f"- command: `{doc['command']}`"]
-    if doc.get("kept_from_earlier_run"):
-        head.append(f"- pairs kept from an earlier run: {', '.join(doc['kept_from_earlier_run'])} "
-                    "(" + "; ".join(f"`{c}`" for c in doc.get("earlier_commands", [])) + ")")
+    by_command: dict = {}   # the pairs kept from earlier runs, by the command that measured them
+    for r in doc["rows"]:
+        if r["key"] in doc.get("kept_from_earlier_run", []):
+            by_command.setdefault(r.get("command", NOT_RECORDED), set()).add(r["key"])
+    if by_command:
+        head.append("- pairs kept from earlier runs, with those runs' figures (processes; MFU against "
+                    "their own matmul): " + "; ".join(f"{', '.join(sorted(keys))} (`{cmd}`)"
+                                                     for cmd, keys in by_command.items()))
     if ratio is not None:
         wall = attention_time_ratio(doc["rows"], "ms_per_step")
         head.append(f"- attention forward+backward, banded / dense GPU time: {ratio:.2f} "
@@ -186,6 +191,7 @@ def to_markdown(doc: dict) -> str:
 
 
 # ---- files -------------------------------------------------------------------------------
+NOT_RECORDED = "command not recorded"
 def in_order(rows: list[dict], order: list[str]) -> list[dict]:
     return sorted(rows, key=lambda r: order.index(r["key"]))   # stable: a pair's own order
 
@@ -201,14 +207,11 @@ def merge_earlier(doc: dict, path: Path, ran: list[str], order: list[str]) -> di
     if (old.get("device"), old.get("quick")) != (doc["device"], doc["quick"]):
         return doc
     kept = [r for r in old.get("rows", []) if r.get("key") in order and r["key"] not in ran]
-    for r in kept:   # reports written before rows had a kind: pairs.rows names attention rows so
+    for r in kept:   # reports written before rows had a kind or a command
         r.setdefault("kind", "attention" if r["name"].startswith("attention ") else "model")
+        r.setdefault("command", old.get("command", NOT_RECORDED))
     doc["rows"] = in_order(kept + doc["rows"], order)
     doc["kept_from_earlier_run"] = sorted({r["key"] for r in kept})
-    # the commands that measured the kept pairs: the old report's own, and those it had kept
-    keys, inherited = {r["key"] for r in kept}, set(old.get("kept_from_earlier_run", []))
-    doc["earlier_commands"] = (([old["command"]] if keys - inherited else [])
-                               + (old.get("earlier_commands", []) if keys & inherited else []))
     doc["attention_time_ratio"] = attention_time_ratio(doc["rows"])
     return doc
 
@@ -218,6 +221,8 @@ def write(doc: dict, out: Path, order: list[str], ran: list[str] | None = None) 
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"bench-{doc['device_slug']}"
     md, js = stem.with_suffix(".md"), stem.with_suffix(".json")
+    for r in doc["rows"]:   # which command measured a row: kept with it through later merges
+        r.setdefault("command", doc["command"])
     if ran is not None:
         doc = merge_earlier(doc, js, ran, order)
     md.write_text(to_markdown(doc))

@@ -53,6 +53,12 @@ def pad_rows(batch: dict, rows: int) -> dict:
     return batch if k <= 0 else {key: torch.cat([t, PAD[key](t, k)]) for key, t in batch.items()}
 
 
+def targets(batch: dict) -> int:
+    """How many targets a batch's loss is the mean over (y = -1 and mask False are ignored)."""
+    scored = batch["y"] >= 0
+    return int((scored & batch["mask"]).sum() if "mask" in batch else scored.sum())
+
+
 class Trainer(Checkpointing):
     def __init__(self, cfg: Config, run: RunDir, accelerator=None, log=print, status=None):
         """log: messages a user must see (resume, signals); status: what a long start is
@@ -162,17 +168,18 @@ class Trainer(Checkpointing):
         """Mean loss over `batches` (default: the fixed validation set), split over the ranks."""
         self.ddp_model.eval()
         batches = batches if batches is not None else self.task.val_batches(self.eval_batch)
-        rows = len(batches[0]["y"])
+        rows = len(batches[0]["y"]) if batches else 0
         total = torch.zeros(2, device=self.acc.device)
         # Every rank runs the same number of forwards (under FSDP each one is a collective):
         # a rank short of a batch repeats one and does not count it.
         rounds = -(-len(batches) // self.world)
         for i in range(self.acc.process_index, rounds * self.world, self.world):
-            batch = self._to_device(pad_rows(batches[i % len(batches)], rows))
+            real = batches[i % len(batches)]
+            batch = self._to_device(pad_rows(real, rows))
             with self.acc.autocast():
                 _, loss = self.ddp_model(batch["x"], batch["y"], batch.get("mask"))
-            if i < len(batches):   # the targets the loss is a mean over
-                n = float(batch["mask"].sum()) if "mask" in batch else float((batch["y"] >= 0).sum())
+            if i < len(batches):
+                n = float(targets(real))   # counted on the host: no sync per batch
                 total += torch.stack([loss.float() * n, torch.tensor(n, device=self.acc.device)])
         total = self.acc.reduce(total, "sum")
         self.ddp_model.train()
