@@ -103,7 +103,7 @@ def load_model(run_dir):
     from .model import build_model
     from .rundir import RunDir
     run = RunDir(run_dir).require_run("")
-    if not any(run.checkpoints.glob(PATTERN)):
+    if not run.has_checkpoint():
         raise ReproError(f"{run}: no checkpoint (one is written every train.checkpoint_seconds, "
                          f"at train.checkpoint_interval and at the end of a run)")
     state, path = load_latest(run.checkpoints)

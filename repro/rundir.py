@@ -68,11 +68,13 @@ class RunDir:
     def is_finished(self) -> bool:
         return (self.path / self.SUMMARY).is_file()
 
+    def has_checkpoint(self) -> bool:
+        return any(self.checkpoints.glob(CHECKPOINT_PATTERN))
+
     def started(self) -> bool:
         """Whether training got as far as a logged step or a checkpoint."""
         metrics = self.path / self.METRICS
-        return ((metrics.is_file() and metrics.stat().st_size > 0)
-                or any(self.checkpoints.glob(CHECKPOINT_PATTERN)))
+        return (metrics.is_file() and metrics.stat().st_size > 0) or self.has_checkpoint()
 
     def require_run(self, what: str) -> "RunDir":
         """self, or ReproError "<what> DIR: ..." for an evidence copy or a folder that is not

@@ -145,8 +145,7 @@ def run_training(spec, cfg, args, run) -> dict:
     try:
         trainer = Trainer(cfg, run, accelerator=acc, log=log, status=status)
         if args.resume:
-            from ..rundir import CHECKPOINT_PATTERN
-            if any(run.checkpoints.glob(CHECKPOINT_PATTERN)):
+            if run.has_checkpoint():
                 trainer.resume()
             else:
                 log(f"no checkpoint in {run}: restarting it from step 0 in the same folder")

@@ -17,17 +17,17 @@ def evaluate(em, plan: list, limit: int, settings, device: str, batch_size: int,
              progress: bool = True) -> dict:
     scorer = Scorer(em.model, device, batch_size, settings.precision, progress)
     setup = Setup(em.tokenizer, settings, em.model.config.block_size, scorer)
-    rows, files = [], {}
+    rows, files, commit = [], {}, git_commit()
     for task, shots in plan:
         start = time.perf_counter()
         texts = source_text(task, settings.path)
         new = run(setup, task, texts, shots, limit)
         seconds = round(time.perf_counter() - start, 2)
-        rows += [{**r, "seconds": seconds, "checkpoint": em.checkpoint, "commit": git_commit(),
+        rows += [{**r, "seconds": seconds, "checkpoint": em.checkpoint, "commit": commit,
                   "limit": limit or None} for r in new]
         files.update({settings.path: "the user's file (no checksum known)"} if settings.path
                      else data.checksums(task.sets))
-    return {"model": em.name, "checkpoint": em.checkpoint, "commit": git_commit(),
+    return {"model": em.name, "checkpoint": em.checkpoint, "commit": commit,
             "tokenizer": em.tokenizer.name, "context": setup.context, "device": device,
             "precision": scorer.dtype, "limit": limit or None,
             "settings": dataclasses.asdict(settings), "data": files, "results": rows}

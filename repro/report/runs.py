@@ -23,8 +23,8 @@ AUTO = {("model", "vocab_size")}   # 0 in a spec means "from the data"; the run 
 
 
 def gather(stem: str, runs_root: Path | None, reference_root: Path | None, loader) -> list[dict]:
-    """loader(folder, origin) over the reference evidence, then the user's runs; an empty list
-    is an error naming both places."""
+    """loader(folder, origin) over the reference evidence, then the user's runs (the caller
+    turns an empty list into an error naming both places: nowhere())."""
     runs = []
     for root, origin in ((reference_root, REFERENCE), (runs_root, YOURS)):
         if root is not None:

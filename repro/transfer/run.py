@@ -10,11 +10,11 @@ from ..errors import ReproError
 
 
 def newest_run(spec, scale: str, out: Path) -> Path:
-    from ..rundir import CHECKPOINT_PATTERN, RunDir
+    from ..rundir import RunDir
     from ..spec import run_group
     folder = out / run_group(spec, None, scale)
-    found = [d for d in sorted(folder.glob("*/")) if RunDir(d).is_run()
-             and any((d / RunDir.CHECKPOINTS).glob(CHECKPOINT_PATTERN))]
+    found = [d for d in sorted(folder.glob("*/"))
+             if RunDir(d).is_run() and RunDir(d).has_checkpoint()]
     if not found:
         raise ReproError(f"no {spec.name} {scale} run with a checkpoint under {folder}; train one "
                          f"(python -m repro {spec.name} --scale {scale}) or give --init RUN_DIR, "
