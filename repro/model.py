@@ -200,19 +200,22 @@ class GPT(nn.Module):
         are ignored as well. Training never gets the logits back: a returned (B, T, V) tensor
         must be kept, and under mixed precision Accelerate copies every output to fp32 (for
         GPT-2 at 32x1024 that is 6.6 GB written per micro-batch); with loss_impl="cce" they
-        never exist. Use logits() for scores at every position."""
+        never exist. Use logits(), or head() on the positions wanted, for scores."""
         x = self.hidden_states(idx)
         if targets is None:
-            return self._logits(x[:, [-1]]), None
+            return self.head(x[:, [-1]]), None
         if loss_mask is not None:
             targets = targets.masked_fill(~loss_mask, -1)
         return None, self.loss_fn(x, self.lm_head.weight, targets, self.config.vocab_size)
 
     def logits(self, idx):
-        """idx (B, T) -> logits (B, T, vocab_size) at every position (evaluation, scoring)."""
-        return self._logits(self.hidden_states(idx))
+        """idx (B, T) -> logits (B, T, vocab_size) at every position."""
+        return self.head(self.hidden_states(idx))
 
-    def _logits(self, x):
+    def head(self, x):
+        """Final hidden states (..., d) -> logits (..., vocab_size). Scoring calls it on the
+        positions it scores only (hidden_states, then head): LAMBADA scores about 1.5 of a
+        passage's positions, and the head with its log-softmax is the widest op in the model."""
         logits = self.lm_head(x)
         V = self.config.vocab_size
         return logits[..., :V] if logits.size(-1) != V else logits
@@ -225,7 +228,7 @@ class GPT(nn.Module):
             ctx = idx[:, -self.config.block_size:]
             if self.config.sos_token:  # a placeholder slot whose output predicts the next token
                 ctx = torch.cat([ctx, ctx.new_zeros(ctx.size(0), 1)], dim=1)[:, -self.config.block_size:]
-            logits = self._logits(self.hidden_states(ctx)[:, -1]).float()
+            logits = self.head(self.hidden_states(ctx)[:, -1]).float()
             if not do_sample:
                 nxt = logits.argmax(-1, keepdim=True)
             else:

@@ -53,7 +53,7 @@ def _fit_last_words(model, tok, steps: int = 40):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(steps):
         loss = torch.nn.functional.cross_entropy(
-            model._logits(model.hidden_states(x)[rows, cols]), targets)
+            model.head(model.hidden_states(x)[rows, cols]), targets)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -207,6 +207,35 @@ def test_batching_and_padding_do_not_change_scores(run):
     parts = Scorer(model, progress=False).score(
         [Request(np.concatenate([ctx, cont[:a]]), cont[a:a + CONTEXT]) for a in (0, 32, 64)])
     assert whole.tokens == 70 and abs(whole.logprob - sum(p.logprob for p in parts)) < 1e-3
+
+
+def _full_logits_score(model, r: Request) -> tuple[float, bool]:
+    """The path scoring had before it ran the head at scored positions only: logits at every
+    position of the last CONTEXT + 1 tokens, log-softmax, the continuation's entries."""
+    seq = np.concatenate([r.context, r.continuation])[-(CONTEXT + 1):]
+    n = len(r.continuation)
+    with torch.no_grad():
+        lp = model.logits(torch.tensor(seq[None, :-1].astype(np.int64)))[0, -n:].log_softmax(-1)
+    t = torch.tensor(seq[-n:].astype(np.int64))
+    return float(lp.gather(1, t[:, None]).sum()), bool((lp.argmax(-1) == t).all())
+
+
+def test_scored_positions_only_equal_the_full_logits(run):
+    """One contract for both kinds of task: last-word requests (a token or two scored) and the
+    perplexity windows (every position scored) give the full-logits path's numbers."""
+    from repro.checkpoint import load_model
+    model = load_model(run)[0]
+    rng = np.random.default_rng(1)
+    last_word = [Request(rng.integers(0, 50257, int(rng.integers(1, 40))),
+                         rng.integers(0, 50257, int(rng.integers(1, 3)))) for _ in range(7)]
+    stream = rng.integers(0, 50257, 100)
+    perplexity = windows(stream, 50256, CONTEXT, CONTEXT // 2)
+    assert all(len(r.continuation) + len(r.context) <= CONTEXT + 1 for r in perplexity)
+    for reqs in (last_word, perplexity):
+        got = Scorer(model, batch_size=3, progress=False).score(reqs)
+        want = [_full_logits_score(model, r) for r in reqs]
+        assert max(abs(g.logprob - w[0]) / abs(w[0]) for g, w in zip(got, want)) < 1e-5
+        assert [g.greedy for g in got] == [w[1] for w in want]
 
 
 # ---- the cross-check against lm-evaluation-harness -------------------------------------------

@@ -81,7 +81,7 @@ def test_igpt_logits_line_up_with_hf_sos_token():
     assert torch.equal(hf.transformer.wte.weight[512], ours.sos)
     idx = torch.randint(0, 512, (1, 16))
     with torch.no_grad():
-        a = ours._logits(ours.hidden_states(idx))
+        a = ours.head(ours.hidden_states(idx))
         b = hf(input_ids=torch.cat([torch.tensor([[512]]), idx[:, :-1]], 1)).logits
     assert (a - b).abs().max() <= 1e-5
 

@@ -103,7 +103,7 @@ def tiny(**changes) -> GPT:
 
 def all_logits(model, idx):
     with torch.no_grad():
-        return model._logits(model.hidden_states(idx))
+        return model.head(model.hidden_states(idx))
 
 
 VARIANTS = {

@@ -6,8 +6,10 @@ the continuation's tokens are scored from the logits one position earlier (a con
 longer than the context, in pieces). Requests are
 sorted by length (longest first), right-padded into batches (padding sits after every scored
 position, so causal attention never lets it matter) and run with one forward each:
-`model.logits(idx)`. On CUDA the forward runs under bf16 autocast unless eval.precision says
-fp32; log-softmax and sums are always fp32.
+`model.hidden_states(idx)`, then `model.head` at the scored positions only (one contract for
+every protocol: LAMBADA scores ~1.5 positions of a passage, perplexity windows nearly all).
+On CUDA the forward runs under bf16 autocast unless eval.precision says fp32; log-softmax and
+sums are always fp32.
 
 `windows` turns a long token stream into Requests for perplexity: every window holds a full
 context where the stream allows; the first scores all its tokens, each later one the
@@ -92,18 +94,19 @@ class Scorer:
         idx = torch.zeros((len(inputs), max(lengths)), dtype=torch.long)
         for j, x in enumerate(inputs):
             idx[j, :len(x)] = torch.from_numpy(x.astype(np.int64))
-        with self.autocast():
-            logits = self.model.logits(idx.to(self.device))            # (B, L, V)
         # the positions whose logits predict each continuation token, flattened over the batch
         counts = torch.tensor([len(t) for t in targets])
         row = torch.repeat_interleave(torch.arange(len(inputs)), counts)
         pos = torch.cat([torch.arange(L - len(t), L) for L, t in zip(lengths, targets)])
         tgt = torch.from_numpy(np.concatenate(targets).astype(np.int64)).to(self.device)
         row, pos = row.to(self.device), pos.to(self.device)
+        with self.autocast():
+            hidden = self.model.hidden_states(idx.to(self.device))[row, pos]   # (M, d)
         logprob = torch.empty(len(tgt), device=self.device)
         hit = torch.empty(len(tgt), dtype=torch.bool, device=self.device)
         for a in range(0, len(tgt), SCORE_CHUNK):
-            sel = logits[row[a:a + SCORE_CHUNK], pos[a:a + SCORE_CHUNK]].float()   # (M, V)
+            with self.autocast():   # the head on scored positions only, as logits() would
+                sel = self.model.head(hidden[a:a + SCORE_CHUNK]).float()          # (M, V)
             t = tgt[a:a + SCORE_CHUNK, None]
             logprob[a:a + SCORE_CHUNK] = (sel.gather(1, t) - sel.logsumexp(-1, keepdim=True))[:, 0]
             hit[a:a + SCORE_CHUNK] = sel.argmax(-1) == t[:, 0]
