@@ -39,6 +39,10 @@ SETS = {
     "piqa_dev_labels": ShippedFile("data", "eval/piqa/valid-labels.lst.xz",
                                    "b4192dc3a2a0363d9d60ccf79800cbbe2f32ebb17726efdde6970e0b8131bceb",
                                    1838),
+    # Our construction (tools/build_in_domain_cloze.py), not a paper benchmark.
+    "in_domain_cloze": ShippedFile("data", "eval/in_domain_cloze/books_val_cloze.jsonl.xz",
+                                   "563db23882b228920e873ed0e9cfa179e903d576434323806bc070f28d7f53c0",
+                                   1000),
     "wikitext2_test": ShippedFile("assets", "wikitext-2/test.txt",
                                   "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
                                   4358),

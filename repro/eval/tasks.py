@@ -47,6 +47,10 @@ TASKS = {t.name: t for t in (
     Task("lambada_cloze", "last_word", "LAMBADA as fill-in-the-blank, K-shot: \"Fill in blank:\", "
          "then \"passage ____. -> word\" demonstrations", "passages", sets=("lambada_openai",),
          file_hint="lambada_test.jsonl ({\"text\": ...} per line)", kshot="cloze"),
+    Task("in_domain_cloze", "last_word", "OUR CONSTRUCTION, not a paper benchmark: LAMBADA's "
+         "protocol on 1,000 passages of the books validation split (tools/build_in_domain_"
+         "cloze.py: target a word, seen in the context, not a frequent word)", "passages",
+         sets=("in_domain_cloze",), file_hint="books_val_cloze.jsonl ({\"text\": ...} per line)"),
     Task("piqa", "choice", "PIQA (dev, 1,838): goal, then each solution; K-shot; the higher "
          "per-token log-likelihood wins", "piqa", sets=("piqa_dev", "piqa_dev_labels"),
          kshot="choice"),
