@@ -1,6 +1,6 @@
 """`python -m repro <paper> finetune --task T [--init RUN_DIR | --init random | --hf NAME_OR_DIR]
-[--scale S] [--seed N] [--set key=value ...] [--out runs] [--report-dir DIR] [--no-report]
-[--json] [--no-progress] [--device D]`: fine-tune a model on a GLUE task with the paper's recipe
+[--scale S] [--seed N] [--transfer-layers K] [--set key=value ...] [--out runs]
+[--report-dir DIR] [--no-report] [--json] [--no-progress] [--device D]`: fine-tune a model on a GLUE task with the paper's recipe
 (its spec's `finetune`), score the dev set, then write the fine-tuning report.
 
 Where the weights come from: --init RUN_DIR (a pre-training run of this paper: its newest
@@ -35,6 +35,9 @@ def parser(paper: str, tasks) -> Parser:
     p.add_argument("--scale", help="tiny | small | medium | paper (default: the --init run's; "
                    "paper with --hf; else tiny)")
     p.add_argument("--seed", type=int, default=0, help="seed of the head, data order, dropout")
+    p.add_argument("--transfer-layers", type=int, metavar="K", help="start from the pre-trained "
+                   "embeddings and first K blocks, the rest randomly initialised (GPT-1 Figure 2 "
+                   "left; 0: embeddings only; default: the whole model)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change a recipe value, e.g. lm_coef=0 (repeatable)")
     p.add_argument("--out", default="runs", help="root folder of run folders (default runs)")
@@ -103,11 +106,15 @@ def main(paper: str, argv: list[str]) -> None:
     from ..transfer.recipe import apply_overrides
     recipe = apply_overrides(ft.recipe, args.overrides)
     kind, where, scale = choose_init(spec, args)
+    if args.transfer_layers is not None and kind == "random":
+        raise ReproError("--transfer-layers needs pre-trained weights (--init RUN_DIR or --hf); "
+                         "the scale's default here is a random init")
     say = (lambda m: None) if args.no_progress else (lambda m: print(f"repro: {m}", file=sys.stderr))
     say(f"loading the {kind} model{' ' + where if where else ''} (importing torch)")
     from ..transfer.run import run_finetune
     summary = run_finetune(spec, args.task, args.seed, args.overrides, recipe, kind, where, scale,
-                           Path(args.out), args.device, not args.no_progress, say)
+                           Path(args.out), args.device, not args.no_progress, say,
+                           transfer=args.transfer_layers)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:

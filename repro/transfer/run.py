@@ -56,9 +56,9 @@ def load_init(spec, kind: str, where: str, scale: str, seed: int):
 
 def run_finetune(spec, task: str, seed: int, overrides: list[str], recipe, kind: str, where: str,
                  scale: str, out: Path, device: str = "auto", progress: bool = True,
-                 say=lambda m: None) -> dict:
+                 say=lambda m: None, transfer: int | None = None) -> dict:
     """Fine-tune one task from the chosen weights into a new run folder under out; the
-    run's summary (with its dev scores)."""
+    run's summary (with its dev scores). transfer: the pre-trained blocks kept (None: all)."""
     import shutil
 
     import torch
@@ -72,9 +72,13 @@ def run_finetune(spec, task: str, seed: int, overrides: list[str], recipe, kind:
     from .finetune import Finetuner
     from .head import FinetuneModel, add_tokens
     from .inputs import Specials
+    from .layers import transfer_layers
     from .recipe import finetune_group
     ft = spec.finetune
     gpt, init = load_init(spec, kind, where, scale, seed)
+    n_layer = gpt.config.n_layer
+    if transfer is not None:
+        gpt = transfer_layers(gpt, transfer, seed)
     tok = get_tokenizer(spec.recipe.data.tokenizer)
     if gpt.config.vocab_size != tok.vocab_size:
         raise ReproError(f"the model has a vocabulary of {gpt.config.vocab_size:,} tokens, the "
@@ -89,7 +93,8 @@ def run_finetune(spec, task: str, seed: int, overrides: list[str], recipe, kind:
                           n_outputs(task), recipe.clf_pdrop)
     acc = build_accelerator(Config(train=TrainConfig(device=device)))
     config = {"paper": spec.name, "scale": scale, "task": task, "input": ft.tasks[task],
-              "seed": seed, "recipe": dataclasses.asdict(recipe), "overrides": overrides,
+              "seed": seed, "transfer_layers": n_layer if transfer is None else transfer,
+              "recipe": dataclasses.asdict(recipe), "overrides": overrides,
               "init": init, "model": dataclasses.asdict(model.gpt.config),
               "specials": dataclasses.asdict(specials), "max_len": max_len,
               "data": {**describe(task), "train_examples": len(data["train"]),
@@ -97,7 +102,9 @@ def run_finetune(spec, task: str, seed: int, overrides: list[str], recipe, kind:
                        "max_dev": size.max_dev},
               "tokenizer": {"name": tok.name, **tok.state()}}
     group = Path(out) / finetune_group(spec.name, scale)
-    run = RunDir.create(group, f"{task}-{run_id(seed, overrides + [f'init={kind}:{where}'])}")
+    named = overrides + [f"init={kind}:{where}"] + (
+        [] if transfer is None else [f"transfer_layers={transfer}"])
+    run = RunDir.create(group, f"{task}-{run_id(seed, named)}")
     log = (lambda m: print(m, file=sys.stderr))
     try:
         with run.lock():
