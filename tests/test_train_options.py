@@ -140,7 +140,7 @@ def test_trainer_cuda_graph_mode_keeps_gradients(monkeypatch, tmp_path):
 def test_padded_evaluation_batch_scores_the_same_targets():
     """pad_rows grows a smaller last evaluation batch to the first one's shape (a compiled model
     would compile again for a new shape); the added rows change neither the loss nor the count."""
-    from repro.trainer.loop import pad_rows, targets
+    from repro.trainer.batches import count_targets, pad_rows
     model = build().eval()
     idx = torch.randint(0, 97, (2, 64), generator=torch.Generator().manual_seed(2))
     mask = torch.ones_like(idx, dtype=torch.bool)
@@ -148,7 +148,8 @@ def test_padded_evaluation_batch_scores_the_same_targets():
     for batch in ({"x": idx, "y": idx.roll(-1, 1)}, {"x": idx, "y": idx.roll(-1, 1), "mask": mask}):
         padded = pad_rows(batch, 5)
         assert all(len(t) == 5 for t in padded.values())
-        assert targets(padded) == targets(batch) == (128 - 20 if "mask" in batch else 128)
+        assert count_targets(padded) == count_targets(batch) == \
+            (128 - 20 if "mask" in batch else 128)
         with torch.no_grad():
             torch.testing.assert_close(model(padded["x"], padded["y"], padded.get("mask"))[1],
                                        model(batch["x"], batch["y"], batch.get("mask"))[1],

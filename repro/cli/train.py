@@ -125,6 +125,7 @@ def run_training(spec, cfg, args, run) -> dict:
         print("repro: starting (importing torch and accelerate)", file=sys.stderr)
     from accelerate.utils import broadcast_object_list
 
+    from ..eval.end_of_run import finish
     from ..rundir import RunDir, run_id
     from ..spec import run_group
     from ..trainer import Trainer, build_accelerator
@@ -143,7 +144,7 @@ def run_training(spec, cfg, args, run) -> dict:
     log = (lambda m: print(m, file=sys.stderr)) if acc.is_main_process else (lambda m: None)
     status = (lambda m: log(f"repro: {m}")) if not args.no_progress else None
     try:
-        trainer = Trainer(cfg, run, accelerator=acc, log=log, status=status)
+        trainer = Trainer(cfg, run, accelerator=acc, log=log, status=status, end_of_run=finish)
         if args.resume:
             if run.has_checkpoint():
                 trainer.resume()

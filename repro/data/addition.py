@@ -4,7 +4,7 @@ A problem a + b is the digit string of a, of b (n digits each, zero-padded) and 
 written backwards (n + 1 digits), e.g. n=2: 85 + 50 = 135 -> "8550" + "531". Reversing puts
 the lowest digit first, which is how addition carries. A fixed permutation (seed 1337, as in
 minGPT) holds out min(1000, 20%) of all problems; they are never trained on, and the final
-score is exact-match accuracy of greedy decoding on all of them.
+score is exact-match accuracy of greedy decoding on all of them (repro.eval.end_of_run).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..errors import check
 
 
 class AdditionTask:
+    kind = "addition"
     vocab_size = 10
 
     def __init__(self, cfg: Config):
@@ -32,7 +33,8 @@ class AdditionTask:
         check(cfg.model.block_size >= self.T,
               f"model.block_size={cfg.model.block_size} < {self.T} needed for {n}-digit addition")
 
-    def _digits(self, ids: np.ndarray) -> np.ndarray:
+    def digits(self, ids: np.ndarray) -> np.ndarray:
+        """Each problem as its 3n + 1 digits: a, b, then a + b reversed."""
         n, base = self.ndigit, 10 ** self.ndigit
         a, b = ids // base, ids % base
         c = a + b
@@ -42,7 +44,7 @@ class AdditionTask:
         return np.stack(cols, axis=1).astype(np.int64)
 
     def _batch(self, ids: np.ndarray) -> dict:
-        d = torch.from_numpy(self._digits(ids))
+        d = torch.from_numpy(self.digits(ids))
         mask = torch.zeros(len(ids), self.T, dtype=torch.bool)
         mask[:, 2 * self.ndigit - 1:] = True  # predictions of the answer digits only
         return {"x": d[:, :-1], "y": d[:, 1:], "mask": mask}
@@ -58,7 +60,7 @@ class AdditionTask:
         return hashlib.sha1(self.train_ids[items].tobytes()).hexdigest()[:12]
 
     def describe(self) -> dict:
-        return {"kind": "addition", "ndigit": self.ndigit, "train_problems": self.n_train,
+        return {"kind": self.kind, "ndigit": self.ndigit, "train_problems": self.n_train,
                 "heldout_problems": len(self.test_ids), "tokens_per_item": self.T}
 
     def tokenizer_state(self) -> dict:
@@ -66,17 +68,3 @@ class AdditionTask:
 
     def final_evaluations(self, batch_size: int) -> dict:
         return {}   # the held-out set is scored during training and by exact match below
-
-    @torch.no_grad()
-    def finish(self, model, device, run) -> dict:
-        """Greedy-decode the answer of every held-out problem; exact match or not."""
-        n = self.ndigit
-        digits = torch.from_numpy(self._digits(self.test_ids)).to(device)
-        out = model.generate(digits[:, :2 * n], n + 1, do_sample=False)
-        correct = (out[:, 2 * n:] == digits[:, 2 * n:]).all(dim=1).cpu().numpy()
-        wrong = [f"{int(i) // 10 ** n} + {int(i) % 10 ** n}"
-                 for i in self.test_ids[~correct][:20]]
-        result = {"heldout_accuracy": float(correct.mean()), "heldout_errors": int((~correct).sum()),
-                  "heldout_problems": int(len(correct)), "error_examples": wrong}
-        run.write_json(run.HELDOUT, result)
-        return result

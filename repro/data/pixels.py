@@ -5,8 +5,8 @@ used during training and to choose the probe's layer; the test images are scored
 end (test loss and the probe's test accuracy). The palette is fitted on the remaining training
 pixels with a fixed seed, independent of the run seed, so every seed trains on the same tokens.
 With the model's sos_token the whole image is predicted (x = y = the pixels); without it,
-pixel t+1 from pixels <= t. At the end: a grid of real vs sampled images and the linear probe
-(repro.transfer.probe).
+pixel t+1 from pixels <= t. At the end (repro.eval.end_of_run): a grid of real vs sampled images
+and the linear probe (repro.transfer.probe).
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from ..errors import check
 from . import images as im
 
 VAL_FRACTION = 0.1   # iGPT §3: 10% of the training images held out (CIFAR, STL)
-SAMPLE_SCALE = 4     # the sample grid is enlarged (nearest neighbour) so 32-px images are visible
 
 
 def split_train_val(n: int, fraction: float = VAL_FRACTION, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -32,6 +31,8 @@ def split_train_val(n: int, fraction: float = VAL_FRACTION, seed: int = 0) -> tu
 
 
 class ImageTask:
+    kind = "images"
+
     def __init__(self, cfg: Config):
         self.cfg, d = cfg, cfg.data
         self.sos = cfg.model.sos_token
@@ -51,6 +52,10 @@ class ImageTask:
         self.n_train = len(self.train_tokens)
         n_val = max(1, min(len(self.val_tokens), cfg.train.eval_tokens // d.image_size ** 2))
         self.val_items = np.arange(n_val)
+
+    def inputs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The model's input ids for whole images (tokens): what the probe reads features of."""
+        return self._batch(tokens)["x"]
 
     def _batch(self, tokens: torch.Tensor) -> dict:
         if self.sos:
@@ -77,7 +82,7 @@ class ImageTask:
     def describe(self) -> dict:
         d = self.cfg.data
         digest = hashlib.sha1(self.train_tokens.numpy().tobytes()).hexdigest()[:16]
-        return {"kind": "images", "source": d.dataset or d.path or d.source,
+        return {"kind": self.kind, "source": d.dataset or d.path or d.source,
                 "train_images": self.n_train, "val_images": len(self.val_tokens),
                 "val_images_per_eval": len(self.val_items), "test_images": len(self.test_tokens),
                 "val_split": f"{VAL_FRACTION:.0%} of the training images (seed 0)",
@@ -86,28 +91,3 @@ class ImageTask:
 
     def tokenizer_state(self) -> dict:
         return {"name": "palette", "state": {"centres": self.palette.tolist()}}
-
-    @torch.no_grad()
-    def finish(self, model, device, run) -> dict:
-        from ..transfer.probe import probe_run
-        s = self.cfg.data.image_size
-        im.save_palette(run / run.PALETTE, self.palette)
-        torch.manual_seed(0)
-        n = 16
-        prefix = self.test_tokens[:n, :0 if self.sos else 1].to(device)
-        samples = model.generate(prefix, s * s - prefix.size(1), temperature=1.0)
-        grid = np.concatenate([im.image_grid(self.test_images[:n], nrow=8),
-                               im.image_grid(im.decode(samples.cpu(), self.palette, s), nrow=8)])
-        _save_png(run / run.SAMPLES, grid.repeat(SAMPLE_SCALE, 0).repeat(SAMPLE_SCALE, 1))
-        result = probe_run(model, lambda t: self._batch(t)["x"], device,
-                           (self.train_tokens, self.ytr), (self.val_tokens, self.yva),
-                           (self.test_tokens, self.yte))
-        run.write_json(run.PROBE, result)
-        return {k: result[k] for k in ("probe_best_layer", "probe_test_accuracy")}
-
-
-def _save_png(path, array: np.ndarray) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    plt.imsave(path, array)

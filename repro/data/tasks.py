@@ -8,11 +8,45 @@ size cannot change what is seen. Items are taken without replacement within an e
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Protocol
 
 import numpy as np
 
 from ..config import Config
 from ..errors import ReproError
+
+
+class Task(Protocol):
+    """The contract between the trainer and the data it trains on (TextTask, AdditionTask,
+    ImageTask keep it without inheriting from it).
+
+    A batch is a dict of CPU tensors: "x" (B, T) input ids, "y" (B, T) target ids (-1 =
+    ignored) and, optionally, "mask" (B, T) bool, the targets the loss counts. The trainer
+    takes the mean loss over the scored targets of a batch.
+    """
+
+    kind: str         # the task's name in describe() and config (data.kind)
+    vocab_size: int   # every token id is below it; a vocabulary of 0 in the config takes it
+    n_train: int      # training items; sample_indices(seed, position, count, n_train) picks them
+
+    def train_batch(self, items: np.ndarray) -> dict:
+        """The batch of the training items `items` (indices < n_train), in that order."""
+
+    def val_batches(self, batch_size: int) -> list[dict]:
+        """The fixed validation slice evaluated during training, in batches of batch_size."""
+
+    def final_evaluations(self, batch_size: int) -> dict[str, list[dict]]:
+        """Sets scored once at the end, by the summary key their mean loss goes under."""
+
+    def batch_hash(self, items: np.ndarray) -> str:
+        """A short digest of the training batch `items`: metrics.jsonl records it per log step
+        so that a resumed run can be shown to see the same data."""
+
+    def describe(self) -> dict:
+        """The data as summary.json records it: kind, source, sizes, data_hash."""
+
+    def tokenizer_state(self) -> dict:
+        """What a checkpoint keeps to decode tokens again: {"name": ..., "state": ...}."""
 
 _PERMS: OrderedDict = OrderedDict()
 
@@ -36,7 +70,7 @@ def sample_indices(seed: int, start: int, count: int, n_items: int) -> np.ndarra
     return out
 
 
-def make_task(cfg: Config):
+def make_task(cfg: Config) -> Task:
     from .addition import AdditionTask
     from .pixels import ImageTask
     from .text import TextTask

@@ -11,6 +11,8 @@ from .tokens import load_tokens, require_tokens
 
 
 class TextTask:
+    kind = "text"
+
     def __init__(self, cfg: Config):
         self.T = cfg.model.block_size
         self.data = load_tokens(cfg.data, cfg.data.tokenizer)
@@ -51,22 +53,10 @@ class TextTask:
         return hashlib.sha1(self.train_batch(items)["x"].numpy().tobytes()).hexdigest()[:12]
 
     def describe(self) -> dict:
-        return {"kind": "text", "tokenizer": self.tokenizer.name, "vocab_size": self.vocab_size,
+        return {"kind": self.kind, "tokenizer": self.tokenizer.name, "vocab_size": self.vocab_size,
                 "train_tokens": int(len(self.data.train)), "val_tokens": int(len(self.data.val)),
                 "val_tokens_per_eval": int(len(self.val_items) * self.T),
                 "data_hash": self.data.cache_key[:16], "tokens_per_item": self.T}
 
     def tokenizer_state(self) -> dict:
         return {"name": self.tokenizer.name, "state": self.tokenizer.state()}
-
-    @torch.no_grad()
-    def finish(self, model, device, run) -> dict:
-        """A text sample from the trained model, prompted with the start of the val split."""
-        if not self.sample_tokens:
-            return {}
-        prompt = torch.from_numpy(np.asarray(self.data.val[:16], dtype=np.int64))[None].to(device)
-        torch.manual_seed(0)
-        out = model.generate(prompt, self.sample_tokens, temperature=0.8, top_k=40)
-        text = self.tokenizer.decode(out[0].tolist())
-        (run / run.SAMPLE).write_text(text)
-        return {"sample": text}

@@ -10,4 +10,5 @@
     runner.py      a plan of (task, K) -> the eval.json content
     settings.py    --set eval.KEY=VALUE
     harness.py     lm-evaluation-harness model "repro" + lm_eval_tasks/*.yaml (optional)
+    end_of_run.py  a training run's last work per task: samples, held-out exact match, probe
 """

@@ -15,6 +15,26 @@ class Due:
     last: bool
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """What the ranks agreed at a log step (Trainer._agree): the global loss, whether any rank
+    was signalled to stop, whether the main process's clock asks for a save."""
+    loss: float | None = None
+    stop: bool = False
+    save: bool = False
+
+
+def saves(due: Due, agreed: Agreement) -> bool:
+    """Whether the step writes a checkpoint: on its interval, when the clock asks, or before
+    stopping on a signal (the last step saves anyway)."""
+    return due.ckpt or agreed.save or (agreed.stop and not due.last)
+
+
+def interrupts(due: Due, agreed: Agreement) -> bool:
+    """Whether the run returns early, saved, on a signal (at the last step it just ends)."""
+    return agreed.stop and not due.last
+
+
 class Cadence:
     """Step-based intervals from the config, plus a time-based checkpoint: every scale saves at
     least every train.checkpoint_seconds, so a killed run always has something to resume. The

@@ -31,39 +31,25 @@ from ..flops import flops_per_token, mfu
 from ..model import GPT
 from ..rundir import MetricsLog, RunDir, environment
 from ..schedule import BatchPlan
-from .cadence import Cadence
+from .batches import count_targets, pad_rows, to_device
+from .cadence import Agreement, Cadence, Due, interrupts, saves
 from .setup import (CUDA_GRAPH_MODES, build_accelerator, build_optimizer, build_scheduler,
                     compile_model, keep_grads)
 from .signals import StopRequested
 from .state import Checkpointing
-
-
-# How pad_rows fills the rows it adds, per batch key: inputs copy the first row, targets are
-# ignored (-1), the loss mask is off.
-PAD = {"x": lambda t, k: t[:1].expand(k, *t.shape[1:]),
-       "y": lambda t, k: t.new_full((k, *t.shape[1:]), -1),
-       "mask": lambda t, k: t.new_zeros((k, *t.shape[1:]))}
-
-
-def pad_rows(batch: dict, rows: int) -> dict:
-    """`batch` grown to `rows` rows that add nothing to the loss, so every evaluation batch has
-    one shape: a smaller last batch would make a compiled model compile again, for dynamic
-    shapes (tens of seconds on a GPU, tens of minutes on a 2-core CPU)."""
-    k = rows - len(batch["y"])
-    return batch if k <= 0 else {key: torch.cat([t, PAD[key](t, k)]) for key, t in batch.items()}
-
-
-def targets(batch: dict) -> int:
-    """How many targets a batch's loss is the mean over (y = -1 and mask False are ignored)."""
-    scored = batch["y"] >= 0
-    return int((scored & batch["mask"]).sum() if "mask" in batch else scored.sum())
+from .steplog import StepLog
 
 
 class Trainer(Checkpointing):
-    def __init__(self, cfg: Config, run: RunDir, accelerator=None, log=print, status=None):
+    def __init__(self, cfg: Config, run: RunDir, accelerator=None, log=print, status=None,
+                 end_of_run=None):
         """log: messages a user must see (resume, signals); status: what a long start is
-        doing (loading data, compiling), silent when progress output is off."""
-        self.run, self.log = run, log
+        doing (loading data, compiling), silent when progress output is off; end_of_run:
+        (task, model, device, run) -> dict, the task's last work (repro.eval.end_of_run.finish
+        from the CLI; none by default)."""
+        self.run = run
+        self.log = log
+        self.end_of_run = end_of_run
         status = status or (lambda m: None)
         self.acc = accelerator or build_accelerator(cfg)
         self.is_main = self.acc.is_main_process
@@ -120,17 +106,6 @@ class Trainer(Checkpointing):
         return self.acc.unwrap_model(self.ddp_model, keep_torch_compile=False)
 
     # ---- one step ---------------------------------------------------------------------
-    def _to_device(self, batch: dict) -> dict:
-        """Asynchronous copies from pinned memory on CUDA; a tensor the batch holds twice
-        (iGPT's x is its y) is copied once."""
-        cuda = self.acc.device.type == "cuda"
-        moved = {}
-        for v in batch.values():
-            if id(v) not in moved:
-                moved[id(v)] = (v.pin_memory() if cuda else v).to(self.acc.device,
-                                                                   non_blocking=cuda)
-        return {k: moved[id(v)] for k, v in batch.items()}
-
     def global_items(self, step: int) -> np.ndarray:
         B = self.plan.batch_at(step)
         return sample_indices(self.cfg.train.seed, self.plan.sequences_before(step), B,
@@ -146,7 +121,7 @@ class Trainer(Checkpointing):
         chunks = [mine[i:i + mb] for i in range(0, per_rank, mb)]
         loss_share = torch.zeros((), device=self.acc.device)
         for j, chunk in enumerate(chunks):
-            batch = self._to_device(self.task.train_batch(chunk))
+            batch = to_device(self.task.train_batch(chunk), self.acc.device)
             last = j == len(chunks) - 1
             with (nullcontext() if last else self.acc.no_sync(self.ddp_model)):
                 with self.acc.autocast():
@@ -175,11 +150,11 @@ class Trainer(Checkpointing):
         rounds = -(-len(batches) // self.world)
         for i in range(self.acc.process_index, rounds * self.world, self.world):
             real = batches[i % len(batches)]
-            batch = self._to_device(pad_rows(real, rows))
+            batch = to_device(pad_rows(real, rows), self.acc.device)
             with self.acc.autocast():
                 _, loss = self.ddp_model(batch["x"], batch["y"], batch.get("mask"))
             if i < len(batches):
-                n = float(targets(real))   # counted on the host: no sync per batch
+                n = float(count_targets(real))   # counted on the host: no sync per batch
                 total += torch.stack([loss.float() * n, torch.tensor(n, device=self.acc.device)])
         total = self.acc.reduce(total, "sum")
         self.ddp_model.train()
@@ -204,77 +179,81 @@ class Trainer(Checkpointing):
         self.run.write_json(RunDir.ENV, env)
 
     def fit(self, progress: bool = True) -> dict:
-        cfg, total = self.cfg, self.plan.total_steps
-        metrics = MetricsLog(self.run / RunDir.METRICS, self.step) if self.is_main else None
-        cadence = Cadence(cfg.train, total)
+        """Train to the plan's last step; on a signal, save and return early."""
+        cadence = Cadence(self.cfg.train, self.plan.total_steps)
+        started = time.perf_counter()
+        self.skipped = 0
         self.ddp_model.train()
-        bar = tqdm(total=total, initial=self.step, disable=not (progress and self.is_main),
-                   dynamic_ncols=True, desc=f"{cfg.paper}-{cfg.scale}")
-        self._window = (time.perf_counter(), 0)
-        self.skipped, t0, last_loss, val_loss = 0, time.perf_counter(), None, None
-        with StopRequested() as stop:
-            while self.step < total:
-                step = self.step
-                loss_share = self.train_step(step)
-                if self.acc.optimizer_step_was_skipped:  # fp16 overflow: counted, not fatal
-                    self.skipped += 1
-                self.step += 1
-                self._window = (self._window[0],
-                                self._window[1] + self.plan.batch_at(step) * cfg.model.block_size)
-                due = cadence.due(self.step)
-                stopping = save_now = False
-                # One process stops at the next step; several decide together at a log step
-                # (a signal may reach the ranks at different steps, and a rank that stopped
-                # alone would leave the others waiting in a collective).
-                if due.log or (stop.signal and self.world == 1):
-                    # host work before the sync, while the GPU still runs the step
-                    batch_hash = self.task.batch_hash(self.global_items(step))
-                    loss, stopping, save_now = self._agree(loss_share, stop, cadence, bar)
-                    row = self._metrics_row(step, loss, batch_hash)
-                    if due.eval:
-                        row["val_loss"] = val_loss = self.evaluate()
-                    last_loss = loss
-                    if metrics:
-                        metrics.write(row)
-                    bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{row['tokens_per_s']:,.0f}",
-                                    refresh=False)
-                bar.update(1)
-                if due.ckpt or save_now or (stopping and not due.last):
+        with StopRequested() as stop, self._step_log(progress) as steps:
+            while self.step < self.plan.total_steps:
+                due, agreed = self._one_step(cadence, stop, steps)
+                if saves(due, agreed):
                     self.save()
                     cadence.saved()
-                if due.eval or due.ckpt or save_now:   # tokens/s measures training only
-                    self._window = (time.perf_counter(), 0)
-                if stopping and not due.last:
-                    bar.close()
-                    why = stop.signal or "a signal to another rank"
-                    self.log(f"{why}: saved at step {self.step}, resume with: "
-                             f"python -m repro {cfg.paper} --resume {self.run}")
-                    return {"interrupted": True, "run_dir": str(self.run), "steps": self.step}
-        bar.close()
-        return self._finish(time.perf_counter() - t0, last_loss, val_loss)
+                if due.eval or due.ckpt or agreed.save:   # tokens/s measures training only
+                    steps.meter.restart()
+                if interrupts(due, agreed):
+                    return self._interrupted(stop, steps)
+        return self._finish(time.perf_counter() - started, steps.last_loss, steps.val_loss)
 
-    def _agree(self, loss_share, stop, cadence, bar) -> tuple[float, bool, bool]:
+    def _step_log(self, progress: bool) -> StepLog:
+        metrics = MetricsLog(self.run / RunDir.METRICS, self.step) if self.is_main else None
+        bar = tqdm(total=self.plan.total_steps, initial=self.step, dynamic_ncols=True,
+                   disable=not (progress and self.is_main),
+                   desc=f"{self.cfg.paper}-{self.cfg.scale}")
+        return StepLog(metrics, bar)
+
+    def _one_step(self, cadence: Cadence, stop: StopRequested,
+                  steps: StepLog) -> tuple[Due, Agreement]:
+        """One optimizer step, and at a log step the agreement of the ranks and the metrics."""
+        step = self.step
+        loss_share = self.train_step(step)
+        if self.acc.optimizer_step_was_skipped:  # fp16 overflow: counted, not fatal
+            self.skipped += 1
+        self.step += 1
+        steps.meter.add(self.plan.batch_at(step) * self.cfg.model.block_size)
+        due = cadence.due(self.step)
+        agreed = Agreement()
+        # One process stops at the next step; several decide together at a log step (a signal
+        # may reach the ranks at different steps, and a rank that stopped alone would leave
+        # the others waiting in a collective).
+        if due.log or (stop.signal and self.world == 1):
+            # host work before the sync, while the GPU still runs the step
+            batch_hash = self.task.batch_hash(self.global_items(step))
+            agreed = self._agree(loss_share, stop, cadence)
+            row = self._metrics_row(step, agreed.loss, batch_hash, steps.meter.rate())
+            if due.eval:
+                row["val_loss"] = self.evaluate()
+            steps.write(row)
+        steps.bar.update(1)
+        return due, agreed
+
+    def _interrupted(self, stop: StopRequested, steps: StepLog) -> dict:
+        steps.close()
+        why = stop.signal or "a signal to another rank"
+        self.log(f"{why}: saved at step {self.step}, resume with: "
+                 f"python -m repro {self.cfg.paper} --resume {self.run}")
+        return {"interrupted": True, "run_dir": str(self.run), "steps": self.step}
+
+    def _agree(self, loss_share, stop: StopRequested, cadence: Cadence) -> Agreement:
         """One all-reduce at a log step: the global loss, whether any rank was signalled, and
         whether the main process's clock says a periodic checkpoint is due. A non-finite loss
         stops the run here, before anything of this step is logged or saved."""
         flags = [float(stop.signal is not None), float(self.is_main and cadence.time_to_save())]
         packed = torch.cat([loss_share.float().view(1),
                             torch.tensor(flags, device=loss_share.device)])
-        loss, stops, saves = self.acc.reduce(packed, "sum").tolist()
+        loss, stops, saves_now = self.acc.reduce(packed, "sum").tolist()
         if not math.isfinite(loss):
-            bar.close()
             good = checkpoint.newest_verified(self.run.checkpoints)
             kept = (f"the last good checkpoint {good} is kept (--resume {self.run})" if good
                     else "no checkpoint was saved before it")
             raise ReproError(f"loss became {loss} at step {self.step}; {kept}; "
                              f"lower optim.lr or check the data")
-        return loss, stops > 0, saves > 0
+        return Agreement(loss=loss, stop=stops > 0, save=saves_now > 0)
 
-    def _metrics_row(self, step: int, loss: float, batch_hash: str) -> dict:
-        """The metrics.jsonl row of a log step (step is the 0-based index of the step taken)."""
-        now = time.perf_counter()
-        tps = self._window[1] / max(now - self._window[0], 1e-9)
-        self._window = (now, 0)
+    def _metrics_row(self, step: int, loss: float, batch_hash: str, tps: float) -> dict:
+        """The metrics.jsonl row of a log step (step is the 0-based index of the step taken;
+        tps: training tokens/s since the last reading)."""
         row = {"step": self.step, "tokens": self.plan.tokens_before(self.step), "loss": loss,
                "lr": self.last_lr, "batch_size": self.plan.batch_at(step), "tokens_per_s": tps,
                "batch_hash": batch_hash}
@@ -288,7 +267,7 @@ class Trainer(Checkpointing):
 
     def _finish(self, wall: float, last_loss, val_loss) -> dict:
         """The end of a run: the task's one-time evaluations (the whole validation split, a
-        test set scored once), its extras (samples, probes) and summary.json."""
+        test set scored once), its end-of-run work (samples, probes) and summary.json."""
         cfg = self.cfg
         summary = {"run_dir": str(self.run), "paper": cfg.paper, "size": cfg.size,
                    "scale": cfg.scale, "steps": self.step,
@@ -300,7 +279,8 @@ class Trainer(Checkpointing):
             summary[name] = self.evaluate(batches)
         model = self.full_model()
         if self.is_main:
-            extra = self.task.finish(model.eval(), self.acc.device, self.run)
+            extra = (self.end_of_run(self.task, model.eval(), self.acc.device, self.run)
+                     if self.end_of_run else {})
             summary.update({k: v for k, v in extra.items() if k != "sample"})
             self.run.write_json(RunDir.SUMMARY, summary)
         return summary
