@@ -1,7 +1,7 @@
 """The architecture as DESIGN.md states it, checked on the source: the import graph of repro/
-has no cycles and never runs from the library up into repro/cli; the library never imports the
-paper specs nor keys anything by a paper's name; every package is installed; `python -m repro
-list` loads no torch."""
+has no cycles and its imports only point down the layers; the library never imports the paper
+specs nor keys anything by a paper's name; every package is installed; `python -m repro list`
+loads no torch."""
 from __future__ import annotations
 
 import ast
@@ -67,6 +67,49 @@ def test_no_import_cycles():
         if m not in state:
             visit(m, [m])
     assert not cycle, cycle[:3]
+
+
+# The layers of DESIGN.md §2, bottom to top, by top-level module of repro/. An import may point
+# down or sideways within a layer (the cycle test above keeps sideways imports one-way), never
+# up. A new package must be placed here before its test passes.
+LAYERS = [
+    ("config", {"repro", "repro.errors", "repro.config", "repro.schedule", "repro.spec",
+                "repro.flops"}),
+    ("data | model", {"repro.data", "repro.model", "repro.attention", "repro.checkpoint",
+                      "repro.rundir", "repro.interop", "repro.plan"}),
+    ("trainer", {"repro.trainer"}),
+    ("eval | transfer | scaling | bench", {"repro.eval", "repro.transfer", "repro.scaling",
+                                           "repro.bench"}),
+    ("report", {"repro.report"}),
+    ("cli", {"repro.cli", "repro.__main__", "repro_papers"}),
+]
+RANK = {top: rank for rank, (_, tops) in enumerate(LAYERS) for top in tops}
+
+
+def layer_of(module: str) -> int:
+    top = ".".join(module.split(".")[:2])
+    assert top in RANK, f"{top} is in no layer of tests/test_layout.py LAYERS"
+    return RANK[top]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) for every import from a lower layer into a higher one."""
+    return sorted((m, d) for m, deps in graph.items() for d in deps
+                  if layer_of(d) > layer_of(m))
+
+
+def test_imports_only_point_down_the_layers():
+    assert upward_imports(GRAPH) == []
+
+
+def test_an_upward_import_is_caught():
+    """The check itself: the data layer importing the linear probe (as data/pixels.py once
+    did) and the trainer importing the evaluation are both found; a downward import is not."""
+    graph = {"repro.data.pixels": {"repro.transfer.probe", "repro.config"},
+             "repro.trainer.loop": {"repro.eval.end_of_run", "repro.data.tasks"},
+             "repro.report.markdown": {"repro.rundir"}}
+    assert upward_imports(graph) == [("repro.data.pixels", "repro.transfer.probe"),
+                                     ("repro.trainer.loop", "repro.eval.end_of_run")]
 
 
 def test_library_never_imports_the_cli_or_the_papers():
