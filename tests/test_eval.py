@@ -28,7 +28,11 @@ from repro.errors import ReproError
 from repro.eval import data
 from repro.eval.detokenize import RULES, detokenize_line, retokenize_line, round_trip
 from repro.eval.prompts import FORMATS, demonstrations, fit, prompt
+from repro.eval.protocols import Setup, last_word
 from repro.eval.scoring import Request, Scorer, windows
+from repro.eval.settings import EvalSettings
+from repro.eval.stopwords import is_stop_word
+from repro.eval.tasks import TASKS
 from repro.model import build_model
 from repro.spec import size_config
 
@@ -168,6 +172,54 @@ def test_kshot_pools_exclude_the_scored_example():
     with pytest.raises(ReproError, match="larger than the pool of 19"):
         demonstrations(20, 0, 20, seed=7)
     assert fit(15, [10] * 15, 40, 100) == 6 and fit(3, [1, 1, 1], 5, 100) == 3
+
+
+# ---- LAMBADA's three scorings on a model whose logits are known -------------------------------
+class Bigram(torch.nn.Module):
+    """Logits after token p: 0 everywhere but table[p] (a dict token -> logit)."""
+
+    def __init__(self, table: dict, vocab: int):
+        super().__init__()
+        self.table, self.vocab = table, vocab
+        self.config = dataclasses.make_dataclass("C", [("block_size", int)])(64)
+
+    def hidden_states(self, idx):
+        return idx[..., None].float()          # the "hidden state" is the token itself
+
+    def head(self, x):
+        out = torch.zeros(len(x), self.vocab)
+        for j, p in enumerate(x[:, 0].long().tolist()):
+            for t, v in self.table.get(p, {}).items():
+                out[j, t] = v
+        return out
+
+
+def test_lambada_variants_on_hand_made_passages():
+    tok = get_tokenizer("gpt2")
+    met, sn, uffle, wick = tok.encode(" met Snufflewick")   # a word of three BPE tokens
+    the, door, some, cake = tok.encode(" the door some cake")
+    assert is_stop_word(tok.decode([the])) and not is_stop_word(tok.decode([door]))
+    V = tok.vocab_size
+    table = {met: {the: 5.0},                  # after " met": " the", not " Sn": word wrong,
+             sn: {uffle: 5.0}, uffle: {wick: 5.0},     # but the last piece is the argmax
+             the: {the: 5.0, door: 4.0},       # after " the": the stop word " the", then " door"
+             some: {cake: 5.0}}                # " cake": right under every scoring
+    passages = ["I met Snufflewick", "She opened the door", "We ate some cake"]
+    setup = Setup(tok, EvalSettings(), 64, Scorer(Bigram(table, V), progress=False))
+    got = {name: {r["metric"]: r["value"] for r in last_word(setup, TASKS[name], passages, 0,
+                                                                 range(3))}
+           for name in ("lambada", "lambada_last_token", "lambada_stopword")}
+    assert got["lambada"]["accuracy"] == pytest.approx(100 / 3)            # cake only
+    assert got["lambada_last_token"]["accuracy"] == pytest.approx(200 / 3)  # + Snufflewick
+    assert got["lambada_stopword"]["accuracy"] == pytest.approx(100.0)      # + door
+    # perplexity of the last token only: log p = logit - log(e^logit + other logits' e^0)
+    lp5, lp4 = 5 - math.log(math.exp(5) + V - 1), 4 - math.log(math.exp(5) + math.exp(4) + V - 2)
+    for name in ("lambada_last_token", "lambada_stopword"):   # the filter leaves it alone
+        assert got[name]["perplexity"] == pytest.approx(math.exp(-(lp5 + lp4 + lp5) / 3), rel=1e-5)
+    # the whole word: Snufflewick's first piece " Sn" has logit 0 after " met"
+    lp_sn = -math.log(math.exp(5) + V - 1)
+    assert got["lambada"]["perplexity"] == pytest.approx(
+        math.exp(-(lp_sn + 2 * lp5 + lp4 + lp5) / 3), rel=1e-5)  # fp32 sums
 
 
 # ---- scoring ---------------------------------------------------------------------------------

@@ -195,6 +195,8 @@ def tokenize_only(args, settings) -> None:
 def print_tasks() -> None:
     from ..eval.tasks import TASKS
     from ..report.tables import md_table
-    print(md_table([{"task": t.name, "protocol": t.protocol, "K-shot": "yes" if t.kshot else "",
+    print(md_table([{"task": t.name, "protocol": t.protocol + (
+        f" ({t.target}{', stop-word filter' * t.stop_words})" if t.target != "word" else ""),
+                     "K-shot": "yes" if t.kshot else "",
                      "data": "shipped" if t.shipped else f"--set eval.path= {t.file_hint}",
                      "what": t.about} for t in TASKS.values()]))

@@ -23,6 +23,7 @@ from .detokenize import RULES, detokenize, detokenize_line
 from .prompts import FORMATS, demonstrations, fit, prompt
 from .scoring import Request, Scorer, windows
 from .settings import EvalSettings
+from .stopwords import stop_word_ids
 
 SETTINGS = {0: "zero-shot", 1: "one-shot"}   # any other K: few-shot
 POOL_NOTE = ("demonstrations drawn (seed {seed}) from the same split, never the scored example: "
@@ -92,6 +93,12 @@ def _k_extra(shots: int, used: list[int], seed: int) -> dict:
 
 
 # ---- last word -------------------------------------------------------------------------------
+def last_token(r: Request) -> Request:
+    """The request that scores only the last token of r's continuation, after all the rest."""
+    seq = np.concatenate([r.context, r.continuation])
+    return Request(seq[:-1], seq[-1:])
+
+
 def last_word(setup: Setup, task, passages: list[str], shots: int, scored: range) -> list[dict]:
     split = [p.rsplit(" ", 1) for p in passages]
     check(all(len(s) == 2 for s in split), f"{task.name}: a passage without a space has no last word")
@@ -103,9 +110,12 @@ def last_word(setup: Setup, task, passages: list[str], shots: int, scored: range
         prompts, used = kshot_contexts(setup, task.kshot, contexts, words,
                                        [" " + w for w in words], scored, shots)
     requests = pair_requests(setup, prompts, [p + " " + words[i] for p, i in zip(prompts, scored)])
+    if task.target == "last_token":
+        requests = [last_token(r) for r in requests]
     if setup.scorer is None:
         return []
-    scores = setup.scorer.score(requests, desc=f"{task.name} {shots}-shot")
+    exclude = stop_word_ids(setup.tokenizer) if task.stop_words else None
+    scores = setup.scorer.score(requests, desc=f"{task.name} {shots}-shot", exclude=exclude)
     extra = _k_extra(shots, used, setup.settings.seed)
     nll = -sum(s.logprob for s in scores) / len(scores)
     return [row(task, "accuracy", shots, 100 * sum(s.greedy for s in scores) / len(scores),

@@ -55,9 +55,12 @@ class Scorer:
             contextlib.nullcontext
         self.dtype = "bf16 autocast, fp32 scores" if bf16 else "fp32"
 
-    def score(self, requests: list[Request], desc: str = "scoring") -> list[Score]:
+    def score(self, requests: list[Request], desc: str = "scoring",
+              exclude: np.ndarray | None = None) -> list[Score]:
         """One Score per request. A continuation longer than the context is scored in pieces
-        of at most block_size tokens, each after as much of what precedes it as fits."""
+        of at most block_size tokens, each after as much of what precedes it as fits.
+        exclude: token ids that never count as the argmax (a stop-word filter); the log-
+        probabilities stay those of the whole vocabulary."""
         T = self.context
         owner, inputs, targets = [], [], []
         for k, r in enumerate(requests):
@@ -75,12 +78,14 @@ class Scorer:
             rows = max(1, min(self.batch_size, MAX_BATCH_TOKENS // len(inputs[order[start]])))
             batches.append(order[start:start + rows])
             start += rows
+        banned = None if exclude is None else torch.as_tensor(exclude, dtype=torch.long,
+                                                              device=self.device)
         pieces: list[Score | None] = [None] * len(inputs)
         from tqdm.auto import tqdm
         for batch in tqdm(batches, desc=desc, unit="batch", disable=not self.progress,
                           leave=False):
             for i, piece in zip(batch, self._batch([inputs[i] for i in batch],
-                                                   [targets[i] for i in batch])):
+                                                   [targets[i] for i in batch], banned)):
                 pieces[i] = piece
         out = [Score(0.0, 0, True) for _ in requests]
         for k, p in zip(owner, pieces):
@@ -89,7 +94,8 @@ class Scorer:
         return out
 
     @torch.inference_mode()
-    def _batch(self, inputs: list[np.ndarray], targets: list[np.ndarray]) -> list[Score]:
+    def _batch(self, inputs: list[np.ndarray], targets: list[np.ndarray],
+               banned: torch.Tensor | None = None) -> list[Score]:
         lengths = [len(x) for x in inputs]
         idx = torch.zeros((len(inputs), max(lengths)), dtype=torch.long)
         for j, x in enumerate(inputs):
@@ -109,6 +115,8 @@ class Scorer:
                 sel = self.model.head(hidden[a:a + SCORE_CHUNK]).float()          # (M, V)
             t = tgt[a:a + SCORE_CHUNK, None]
             logprob[a:a + SCORE_CHUNK] = (sel.gather(1, t) - sel.logsumexp(-1, keepdim=True))[:, 0]
+            if banned is not None:
+                sel[:, banned] = float("-inf")   # after the log-probabilities: argmax only
             hit[a:a + SCORE_CHUNK] = sel.argmax(-1) == t[:, 0]
         sums = torch.zeros(len(inputs), dtype=torch.float64, device=self.device)
         sums.index_add_(0, row, logprob.double())

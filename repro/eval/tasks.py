@@ -4,7 +4,10 @@ the one function that runs a list of them.
 Protocols (repro/eval/protocols.py):
 - last_word: score the passage's last space-separated word after the rest; accuracy when
   every token of the word is the argmax (greedy), perplexity of the word. K-shot tasks write
-  the passage in a Format (prompts.FORMATS) after K solved demonstrations.
+  the passage in a Format (prompts.FORMATS) after K solved demonstrations. A task whose
+  target is "last_token" scores only the passage's last BPE token, after every token before
+  it (the earlier pieces of the last word included); with stop_words, stop words are never
+  the prediction there (eval/stopwords.py).
 - choice: score each candidate continuation; the highest per-token-normalised log-likelihood
   wins (or the highest sum, where the protocol scores the whole rest of a sentence).
 - perplexity: the de-tokenized file as one stream, strided windows up to the context, loss
@@ -34,6 +37,8 @@ class Task:
     rules: str = ""             # detokenize.RULES name
     unit: str = "token"         # perplexity is normalised per original token | byte | character
     choice_score: str = "per_token"   # choice: per_token (mean log-prob) or sum
+    target: str = "word"        # last_word: the whole last word | its last_token only
+    stop_words: bool = False    # last_word: the argmax skips stop-word tokens
 
     @property
     def shipped(self) -> bool:
@@ -44,6 +49,17 @@ TASKS = {t.name: t for t in (
     Task("lambada", "last_word", "LAMBADA (OpenAI test, 5,153): last word after the passage, "
          "zero-shot; accuracy (greedy) and perplexity of the word", "passages",
          sets=("lambada_openai",), file_hint="lambada_test.jsonl ({\"text\": ...} per line)"),
+    Task("lambada_last_token", "last_word", "LAMBADA as OpenAI apparently scored it (lm-eval "
+         "issue 356, transformers issue 13761; not stated in GPT-2): accuracy when the "
+         "passage's LAST BPE TOKEN is the argmax after all tokens before it (a multi-token word "
+         "gets its first pieces for free); perplexity of that token", "passages",
+         sets=("lambada_openai",), file_hint="lambada_test.jsonl ({\"text\": ...} per line)",
+         target="last_token"),
+    Task("lambada_stopword", "last_word", "lambada_last_token plus GPT-2 §3.3's stop-word "
+         "filter, our reading: at the scored position the argmax skips every token that is a "
+         "stop word (eval/stopwords.py); perplexity unfiltered", "passages",
+         sets=("lambada_openai",), file_hint="lambada_test.jsonl ({\"text\": ...} per line)",
+         target="last_token", stop_words=True),
     Task("lambada_cloze", "last_word", "LAMBADA as fill-in-the-blank, K-shot: \"Fill in blank:\", "
          "then \"passage ____. -> word\" demonstrations", "passages", sets=("lambada_openai",),
          file_hint="lambada_test.jsonl ({\"text\": ...} per line)", kshot="cloze"),
