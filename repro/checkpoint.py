@@ -11,6 +11,7 @@ import errno
 import hashlib
 import random
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,29 +85,41 @@ def newest_verified(ckpt_dir: Path) -> Path | None:
 
 
 def load_latest(ckpt_dir: Path, log=print) -> tuple[dict, Path]:
-    """The newest checkpoint whose checksum matches; older ones are fallbacks."""
+    """The newest checkpoint that verifies and loads; older ones are fallbacks."""
     candidates = sorted(ckpt_dir.glob(PATTERN), reverse=True)
     if not candidates:
-        raise ReproError(f"no checkpoint in {ckpt_dir}; nothing to resume")
-    for path in candidates:
-        if verified(path):
-            return torch.load(path, map_location="cpu", weights_only=False), path
-        log(f"checkpoint {path.name} is incomplete or corrupt (checksum mismatch); "
-            f"falling back to the previous one")
-    raise ReproError(f"every checkpoint in {ckpt_dir} is corrupt; cannot resume")
+        raise ReproError(f"no checkpoint in {ckpt_dir}")
+    for i, path in enumerate(candidates):
+        why = "" if verified(path) else "incomplete or corrupt (checksum mismatch)"
+        if not why:
+            try:
+                return torch.load(path, map_location="cpu", weights_only=False), path
+            except Exception as e:   # noqa: BLE001 - damaged before its sidecar was written
+                why = f"unreadable though its checksum matches ({str(e).splitlines()[0][:80]})"
+        if i + 1 < len(candidates):
+            log(f"checkpoint {path.name} is {why}; falling back to the previous one")
+        elif i == 0:
+            raise ReproError(f"{path}: the only checkpoint is {why}")
+    raise ReproError(f"every checkpoint in {ckpt_dir} is damaged (the oldest, "
+                     f"{candidates[-1].name}, is {why})")
 
 
-def load_model(run_dir):
+def load_model(run_dir, log=lambda m: print(f"repro: {m}", file=sys.stderr)):
     """(our GPT with the weights of the run's newest verified checkpoint, in eval mode, its
     Config, the checkpoint path). For export, evaluation and fine-tuning from a run."""
     from .config import Config
     from .model import build_model
     from .rundir import RunDir
     run = RunDir(run_dir).require_run("")
+    # A fine-tuning run keeps its dev scores, not its weights. Seam: the run record's kind,
+    # once rundir has one, says this instead of the "recipe" key.
+    if "recipe" in run.read_json(RunDir.CONFIG):
+        raise ReproError(f"{run}: a fine-tuning run: it keeps its dev scores, not a checkpoint; "
+                         f"use the pre-training run it started from")
     if not run.has_checkpoint():
         raise ReproError(f"{run}: no checkpoint (one is written every train.checkpoint_seconds, "
                          f"at train.checkpoint_interval and at the end of a run)")
-    state, path = load_latest(run.checkpoints)
+    state, path = load_latest(run.checkpoints, log=log)
     if not isinstance(state, dict) or "model" not in state:
         raise ReproError(f"{path}: checkpoint has no 'model' state")
     # The checkpoint's own config describes its weights; config.json is the fallback.

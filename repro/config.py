@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from .errors import ReproError, check
+from .numbers import parse_number
 
 CHOICES = {  # field -> allowed values; validated in one place
     "model.norm_position": ("pre", "post"),
@@ -184,24 +185,17 @@ def valid_keys() -> list[str]:
 
 
 def _coerce(key: str, text: str, kind: type):
-    try:
-        if kind is bool:
-            low = text.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            value = float(text.replace("_", ""))   # accepts 1e6 and 1_000_000
-            if value != int(value):
-                raise ValueError
-            return int(value)
-        if kind is float:
-            return float(text)
-        return text
-    except ValueError:
-        raise ReproError(f"--set {key}={text!r}: expected {kind.__name__}") from None
+    """A --set value as the field's type; numbers through the one path (repro.numbers)."""
+    if kind in (int, float):
+        return parse_number(text, kind, key)
+    if kind is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ReproError(f"--set {key}={text!r}: expected bool (true or false)")
+    return text
 
 
 def apply_overrides(cfg: Config, pairs: list[str]) -> Config:

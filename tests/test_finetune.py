@@ -309,7 +309,7 @@ def test_report_sets_the_three_arms_beside_table_5(tmp_path):
     ("disagree", "is a gpt1 tiny run; --scale small disagrees"),
     ("no-small-run", "no gpt1 small run with a checkpoint under"),
     ("key", "--set lm_coeff: unknown fine-tuning setting; valid: lr, batch_size"),
-    ("value", "--set lm_coef='abc': expected float"),
+    ("value", "lm_coef=abc: expected a number"),
     ("negative", "lm_coef must not be negative, got -1.0"),
     ("hf-vocab", "the model has a vocabulary of 50,257 tokens, the gpt1 tokenizer 40,478"),
 ])

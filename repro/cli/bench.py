@@ -26,6 +26,8 @@ from pathlib import Path
 
 from . import Parser, spec_of
 from ..errors import ReproError
+from ..numbers import number, positive
+from ..outputs import output_folder
 
 # Run order: the cheap eager pairs first, so their numbers exist whatever compile does; then
 # the compiled pairs the targets are about (a budget that runs out costs the later ones).
@@ -111,15 +113,15 @@ def parser() -> Parser:
                    "with --quick: a smoke run never writes into reports/)")
     p.add_argument("--rows", help="comma-separated pairs or prefixes (e.g. gpt2,attn); "
                    "replaces just those in an existing report: " + ", ".join(DISPLAY))
-    p.add_argument("--processes", type=int, default=3,
+    p.add_argument("--processes", type=number("--processes"), default=3,
                    help="fresh processes per pair (default 3): the report gives the median "
                         "and the min-max range over them")
-    p.add_argument("--budget-s", type=float, default=None,
+    p.add_argument("--budget-s", type=positive("--budget-s"), default=None,
                    help="total seconds (default 450; --largest 240): pairs or sizes that "
                         "would start past it are skipped and recorded")
     p.add_argument("--largest", action="store_true", help="the largest size of GPT-2, GPT-3 "
                    "and iGPT that trains here (cce + activation checkpointing, micro-batch 1)")
-    p.add_argument("--memory-gb", type=float, help="--largest: a memory limit below the GPU's")
+    p.add_argument("--memory-gb", type=positive("--memory-gb"), help="--largest: a memory limit below the GPU's")
     # internal: one benchmark process, started by the command above
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -137,14 +139,13 @@ def main(argv: list[str]) -> None:
         return run_pairs(chosen(keys, args.quick), Path(args.worker_out), args.quick,
                          args.budget_s or 450.0, measure_matmul=args.matmul,
                          compile_guess_s=args.compile_guess_s or COMPILE_GUESS_S)
-    if args.processes < 1:
-        raise ReproError(f"--processes {args.processes}: at least 1")
     import torch
     if not args.quick and not torch.cuda.is_available():
         raise ReproError("the full bench and --largest need a CUDA GPU (paper shapes, "
                          "compile); use --quick for the CPU smoke run")
     command = " ".join(["python -m repro bench"] + argv)
-    out = Path(args.out or ("runs/bench" if args.quick else "reports"))
+    out = output_folder(args.out if args.out is not None else
+                        "runs/bench" if args.quick else "reports", "--out")
     if args.largest:
         return _largest(args, out, command)
     _bench(args, keys, rows, out, command)

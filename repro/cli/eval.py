@@ -15,10 +15,13 @@ import json
 from pathlib import Path
 
 from ..errors import ReproError, check
-from . import Parser, papers
+from ..numbers import number, parse_number
+from . import Parser, not_fine_tuning, papers
 
 ZERO_SHOT_TRIO = ("lambada", "wikitext2", "ptb")   # GPT-2 Table 3's shipped columns
 DEFAULT_KSHOT = ("0", "1", "few")
+FINE_TUNED = ("it keeps its dev scores, not its weights; evaluate the pre-training run it "
+              "started from")
 
 
 def parser() -> Parser:
@@ -31,12 +34,13 @@ def parser() -> Parser:
     p.add_argument("--shots", help="K for the K-shot tasks: comma-separated numbers or 'few' "
                    "(the paper's K, capped to what fits the context); default 0,1,few or the "
                    "paper's own")
-    p.add_argument("--limit", type=int, default=0, help="only the first N examples (lines of a "
-                   "perplexity file)")
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per forward (default 32)")
+    p.add_argument("--limit", type=number("--limit", minimum=0), default=0, help="only the "
+                   "first N examples (lines of a perplexity file); 0, the default: all")
+    p.add_argument("--batch-size", type=number("--batch-size"), default=32, help="sequences per forward (default 32)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda[:i]")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE",
-                   help="eval.path=FILE (a task's data file), eval.stride=N, eval.seed=N, "
+                   help="eval.path=FILE (a task's data file), eval.stride=N (0, the default: half "
+                        "the context), eval.seed=N, "
                         "eval.precision=auto|fp32|bf16")
     p.add_argument("--out", metavar="DIR", help="also write DIR/eval.json and DIR/eval.md")
     p.add_argument("--json", action="store_true", help="print the results file as JSON")
@@ -46,7 +50,7 @@ def parser() -> Parser:
                    "text the plan scores, load no weights (e.g. GPT-1's spaCy tokens for a "
                    "machine without spaCy)")
     p.add_argument("--tokenizer", help="with --tokenize-only and no model: gpt2 | gpt1")
-    p.add_argument("--context", type=int, default=1024, help="with --tokenizer: the context "
+    p.add_argument("--context", type=number("--context"), default=1024, help="with --tokenizer: the context "
                    "K-shot prompts must fit (default 1024)")
     return p
 
@@ -86,8 +90,9 @@ def plan(args, em_config) -> list:
     from ..eval.tasks import get_task
     spec = papers().get(getattr(em_config, "paper", ""), None)
     evals = spec.evaluations if spec else ()
-    if args.tasks:
+    if args.tasks is not None:
         names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        check(names, f"--tasks {args.tasks!r}: names no task (--list shows them)")
     else:
         names = list(ZERO_SHOT_TRIO) + [e.task for e in evals if e.task not in ZERO_SHOT_TRIO]
         names = [n for n in dict.fromkeys(names) if get_task(n).shipped]
@@ -103,10 +108,8 @@ def plan(args, em_config) -> list:
             w = w.strip()
             if w == "few":
                 out.append((task, few_shot_k(task.name)))
-            elif w.isdigit():
-                out.append((task, int(w)))
             else:
-                raise ReproError(f"--shots {w!r}: expected a number or 'few'")
+                out.append((task, parse_number(w, int, "--shots", minimum=0)))
     return list(dict.fromkeys(out))
 
 
@@ -115,6 +118,9 @@ def check_data(tasks: list, settings) -> None:
     from ..eval.tasks import source_text
     check(not settings.path or len({t.name for t in tasks}) == 1,
           "--set eval.path names one file: select one task with --tasks")
+    if settings.path:   # refused as training refuses data.path, before any weights load
+        from ..eval.data import user_text
+        user_text(settings.path)
     for task in dict.fromkeys(tasks):
         if not task.shipped and not settings.path:
             source_text(task, "")           # raises with the file to point eval.path at
@@ -123,11 +129,13 @@ def check_data(tasks: list, settings) -> None:
 # ---- main ------------------------------------------------------------------------------------
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
+    if args.out is not None:   # before anything is evaluated or written
+        from ..outputs import output_folder
+        output_folder(args.out, "--out")
     from ..eval.settings import parse_settings
     settings = parse_settings(args.overrides)
     if args.list:
         return print_tasks()
-    check(args.limit >= 0, f"--limit {args.limit}: must not be negative")
     if args.tokenize_only and args.tokenizer:
         return tokenize_only(args, settings)
     check(bool(args.run_dir) != bool(args.hf), "give a run folder or --hf NAME_OR_DIR (one of them)")
@@ -150,11 +158,10 @@ def main(argv: list[str]) -> None:
         run.write_json(RunDir.EVAL, merge(run.read_optional(RunDir.EVAL), result))
     result["paper_rows"] = rows
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        from ..outputs import write_files
         from ..rundir import RunDir
-        (out / RunDir.EVAL).write_text(json.dumps(result, indent=2) + "\n")
-        (out / "eval.md").write_text(eval_markdown(result, rows))
+        write_files(Path(args.out), {RunDir.EVAL: json.dumps(result, indent=2) + "\n",
+                                     "eval.md": eval_markdown(result, rows)})
     print(json.dumps(result, indent=2) if args.json else eval_markdown(result, rows))
 
 
@@ -163,7 +170,7 @@ def _run_config(run_dir: str):
     from ..rundir import RunDir
     run = RunDir(run_dir)
     check(run.has_config() or run.is_evidence(), f"{run_dir}: not a run folder (no {RunDir.CONFIG})")
-    return Config.from_dict(run.read_json(RunDir.CONFIG))
+    return Config.from_dict(not_fine_tuning(run_dir, run.read_json(RunDir.CONFIG), FINE_TUNED))
 
 
 def _device(name: str) -> str:

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 from ..errors import ReproError
+from ..numbers import number
+from ..outputs import output_folder
 from . import Parser, papers, report_after_run, spec_of
 from .train import REPORTS
 
@@ -34,10 +36,12 @@ def parser(paper: str, tasks) -> Parser:
     p.add_argument("--hf", metavar="NAME_OR_DIR", help="a Hugging Face model id or folder")
     p.add_argument("--scale", help="tiny | small | medium | paper (default: the --init run's; "
                    "paper with --hf; else tiny)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the head, data order, dropout")
-    p.add_argument("--transfer-layers", type=int, metavar="K", help="start from the pre-trained "
-                   "embeddings and first K blocks, the rest randomly initialised (GPT-1 Figure 2 "
-                   "left; 0: embeddings only; default: the whole model)")
+    p.add_argument("--seed", type=number("--seed", minimum=0), default=0,
+                   help="seed of the head, data order, dropout")
+    p.add_argument("--transfer-layers", type=number("--transfer-layers", minimum=0), metavar="K",
+                   help="start from the pre-trained embeddings and first K blocks, the rest "
+                   "randomly initialised (GPT-1 Figure 2 left; 0: embeddings only; default: the "
+                   "whole model)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change a recipe value, e.g. lm_coef=0 (repeatable)")
     p.add_argument("--out", default="runs", help="root folder of run folders (default runs)")
@@ -101,6 +105,7 @@ def main(paper: str, argv: list[str]) -> None:
                          f"{', '.join(able)}")
     ft = spec.finetune
     args = parser(paper, ft.tasks).parse_args(argv)
+    output_folder(args.out, "--out")   # before any model is loaded or folder made
     if args.no_progress:
         os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
     from ..transfer.recipe import apply_overrides

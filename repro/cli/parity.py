@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 from ..errors import ReproError
+from ..numbers import number
+from ..outputs import output_folder
 from . import Parser, papers, spec_of
 from .train import REPORTS
 
@@ -30,15 +32,18 @@ def main(argv: list[str]) -> None:
     p.add_argument("--size", help="one size (default: every size; with --hf: the matching one)")
     p.add_argument("--hf", metavar="PATH_OR_ID", help="real weights: a local folder or a hub id")
     p.add_argument("--full", action="store_true", help="exact sizes (default: 2 layers, 16-wide heads)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--seed", type=number("--seed", minimum=0), default=0)
+    p.add_argument("--seq-len", type=number("--seq-len"), default=256)
     p.add_argument("--params", action="store_true", help="also print the parameter-count table")
     p.add_argument("--save", nargs="?", const=str(REPORTS / "parity"), metavar="DIR",
                    help="write DIR/<paper>.json, the artifact reports read (default reports/parity)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     spec = spec_of(args.paper)
-    from ..interop.convert import config_from_hf, load_hf
+    if args.save:   # before the comparisons, not after them
+        output_folder(args.save, "--save")
+    from ..interop.convert import config_from_hf
+    from ..interop.loading import load_hf
     from ..interop.parity import (check_sizes, param_rows, passed, stand_in_vocab, structure,
                                   write_artifact)
     from ..spec import size_config
@@ -46,6 +51,13 @@ def main(argv: list[str]) -> None:
     if args.size and args.size not in models:
         raise ReproError(f"unknown size {args.size!r} for {spec.name}; choose from: {', '.join(models)}")
     hf = load_hf(args.hf) if args.hf else None
+    if hf is not None:   # as eval does: a checkpoint of another family is refused, not compared
+        from ..interop.convert import BY_TYPE, FAMILIES
+        m = models[spec.default_size]
+        want, got = FAMILIES[(m.norm_position, m.final_norm, m.norm)], BY_TYPE[hf.config.model_type]
+        if got is not want:
+            raise ReproError(f"--hf {args.hf}: a {got.cls} checkpoint; {spec.name}'s models are "
+                             f"{want.cls}")
     sizes = [args.size] if args.size else list(models)
     if hf is not None and not args.size:   # the size whose structure the checkpoint has
         want = structure(config_from_hf(hf.config))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ReproError
+from ..outputs import output_folder
 from . import Parser, spec_of
 from .train import REPORTS
 
@@ -33,6 +34,8 @@ def main(argv: list[str]) -> None:
                    help="the fine-tuning report (<paper>-finetune-<scale>) instead")
     args = p.parse_args(argv)
     spec = spec_of(args.paper)
+    if args.out is not None:
+        output_folder(args.out, "--out")
     if args.finetune:
         return finetune_report(spec, args)
     if args.scale not in spec.scales:

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 from ..errors import ReproError
-from . import Parser, report_after_run, spec_of
+from ..numbers import number
+from ..outputs import output_folder
+from . import Parser, not_fine_tuning, report_after_run, spec_of
 
 REPORTS = Path("reports")   # the committed reference: reports/<group>.md and reports/runs/<group>/
 
@@ -21,10 +23,10 @@ def parser(paper: str) -> Parser:
     p = Parser(prog=f"repro {paper}", description=f"Train the {paper} recipe.")
     p.add_argument("--size", help="model size (python -m repro list shows them)")
     p.add_argument("--scale", default="tiny", help="tiny | small | medium | paper (default tiny)")
-    p.add_argument("--steps", type=int, help="stop after N steps of the recipe's schedule (the "
+    p.add_argument("--steps", type=number("--steps"), help="stop after N steps of the recipe's schedule (the "
                    "schedule itself is unchanged; N past its end is refused: to train longer or "
                    "shorter set --set train.tokens=...)")
-    p.add_argument("--seed", type=int, help="seed of init, data order and dropout (default 0)")
+    p.add_argument("--seed", type=number("--seed", minimum=0), help="seed of init, data order and dropout (default 0)")
     p.add_argument("--out", default="runs", help="root folder of run folders (default runs)")
     p.add_argument("--device", help="auto (default: CUDA if present) | cpu | cuda")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest good "
@@ -42,11 +44,8 @@ def parser(paper: str) -> Parser:
 
 
 def flag_overrides(args) -> list[str]:
-    """--steps/--seed/--device as --set pairs; --steps 0 or less is refused here (train.steps=0
+    """--steps/--seed/--device as --set pairs (--steps 0 is refused by its type: train.steps=0
     in a config means "to the end of the schedule", which the flag never means)."""
-    if args.steps is not None and args.steps <= 0:
-        raise ReproError(f"--steps {args.steps}: must be positive; leave it out to train to the "
-                         f"end of the schedule")
     flags = {"steps": args.steps, "seed": args.seed, "device": args.device}
     return [f"train.{k}={v}" for k, v in flags.items() if v is not None]
 
@@ -59,7 +58,9 @@ def resume_config(spec, run_dir: Path, overrides: list[str]):
     from ..rundir import RunDir
     run = RunDir(run_dir).require_run("--resume")
     run.lock().check_free()
-    saved = Config.from_dict(run.read_json(RunDir.CONFIG))
+    saved = Config.from_dict(not_fine_tuning(
+        f"--resume {run_dir}", run.read_json(RunDir.CONFIG),
+        f"it cannot be resumed; start it again with python -m repro {spec.name} finetune"))
     if saved.paper != spec.name:
         raise ReproError(f"--resume {run_dir}: that run is {saved.paper!r}, not {spec.name!r}")
     cfg = apply_overrides(saved, overrides)
@@ -94,6 +95,8 @@ def main(paper: str, argv: list[str]) -> None:
         if "datasets" in sys.modules:
             sys.modules["datasets"].disable_progress_bars()
     overrides = args.overrides + flag_overrides(args)
+    if not args.resume:   # before anything is resolved, built or written
+        output_folder(args.out, "--out")
     if args.resume:
         run, cfg = resume_config(spec, Path(args.resume), overrides)
     else:

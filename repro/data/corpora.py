@@ -82,9 +82,10 @@ def _source_files(name: str) -> list[Path]:
     return files
 
 
-def _check_text_file(path: Path) -> None:
+def check_text_file(path: Path) -> None:
     """Fail early, naming the file, on what the text builder would report as an opaque arrow error."""
-    check(path.is_file(), f"{path}: no such file")
+    check(path.exists(), f"{path}: no such file")
+    check(path.is_file(), f"{path} is a folder, not a file")
     check(path.stat().st_size > 0, f"{path} is empty")
     decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
     with open(path, "rb") as f:
@@ -100,7 +101,7 @@ def _check_text_file(path: Path) -> None:
 
 
 def _read_text(path: Path) -> str:
-    _check_text_file(path)
+    check_text_file(path)
     return path.read_text("utf-8")
 
 
@@ -188,7 +189,7 @@ def _path_documents(data: DataConfig) -> dict[str, list[str]]:
     for builder in ("text", "json", "parquet"):   # fixed order, so the split is reproducible
         for f in groups.get(builder, []):
             if builder == "text":
-                _check_text_file(f)
+                check_text_file(f)
             check(f.stat().st_size > 0, f"{f} is empty")
         if builder in groups:
             docs += _load_group(builder, groups[builder], data.text_field)

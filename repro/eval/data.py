@@ -81,11 +81,28 @@ def checksums(names) -> dict:
 
 
 def user_text(path: str) -> str:
-    """The user's file (xz or plain). A byte that is not UTF-8 (a slice cut inside a
-    character) becomes U+FFFD."""
-    p = Path(path).expanduser()
-    check(p.is_file(), f"--set eval.path={path}: no such file")
-    return _read(p).decode("utf-8", errors="replace")
+    """The user's file (xz or plain), refused in one line where training would refuse it as
+    data.path (missing, a folder, empty, binary, not UTF-8) or where it holds no text."""
+    from ..data.corpora import check_text_file
+    p, what = Path(path).expanduser(), f"--set eval.path={path}"
+    try:
+        if p.suffix != ".xz":
+            check_text_file(p)
+            return _some_text(p.read_text("utf-8"), p)
+        check(p.is_file(), f"{p}: no such file" if not p.exists() else f"{p} is a folder")
+        raw = _read(p)
+        check(b"\0" not in raw, f"{p} looks binary (NUL byte), not UTF-8 text")
+        return _some_text(raw.decode("utf-8"), p)
+    except ReproError as e:
+        raise ReproError(f"{what}: {e}") from None
+    except UnicodeDecodeError as e:   # inside an .xz
+        raise ReproError(f"{what}: not UTF-8 text (bad byte at offset {e.start})") from None
+
+
+def _some_text(text: str, path: Path) -> str:
+    if not text.strip():
+        raise ReproError(f"{path} has no text (only blank lines)")
+    return text
 
 
 # ---- record formats ------------------------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 
-from ..errors import ReproError, check
+from ..errors import check
+from ..numbers import parse_number
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -31,15 +32,11 @@ def parse_settings(pairs: list[str]) -> EvalSettings:
         section, _, name = key.strip().partition(".")
         check(eq and section == "eval" and name in kinds,
               f"--set {pair!r}: repro eval takes eval.KEY=VALUE; valid keys: {valid}")
-        if kinds[name] == "int":
-            try:
-                changes[name] = int(text)
-            except ValueError:
-                raise ReproError(f"--set {key}={text!r}: expected an integer") from None
+        if kinds[name] == "int":   # stride and seed: 0 is meaningful, a negative is not
+            changes[name] = parse_number(text, int, f"eval.{name}", minimum=0)
         else:
             changes[name] = text
     out = dataclasses.replace(EvalSettings(), **changes)
-    check(out.stride >= 0, f"eval.stride must not be negative, got {out.stride}")
     check(out.precision in PRECISIONS, f"eval.precision={out.precision!r} is not one of: "
                                        f"{', '.join(PRECISIONS)}")
     return out

@@ -174,51 +174,9 @@ def to_hf(model: GPT):
     return hf.eval()
 
 
-def _hub_reachable() -> bool:
-    """Fail fast offline: huggingface_hub would retry an unresolvable host for ~30 s."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-    if constants.HF_HUB_OFFLINE:
-        return False
-    try:
-        socket.getaddrinfo(urlparse(constants.ENDPOINT).hostname, 443)
-        return True
-    except OSError:
-        return False
-
-
-def load_hf(source, dtype=torch.float32):
-    """A transformers model object, a local folder, or a hub id (cached, or online) -> the LM
-    class of its model_type (ImageGPT is not an AutoModelForCausalLM)."""
-    from pathlib import Path
-
-    from transformers import AutoConfig, PreTrainedModel
-    if isinstance(source, PreTrainedModel):
-        return source
-    source, local = str(source), Path(str(source)).is_dir()
-    try:
-        hf_cfg = AutoConfig.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError) as e:
-        if local or not _hub_reachable():
-            where = ("a local folder without a usable config.json" if local else
-                     "not a local folder, not in the Hugging Face cache, and the Hub is unreachable "
-                     "(offline?); pass a local folder")
-            raise ReproError(f"{source}: {where} ({str(e).splitlines()[0][:120]})") from None
-        try:
-            hf_cfg = AutoConfig.from_pretrained(source)
-        except (OSError, ValueError) as e:
-            raise ReproError(f"{source}: not found on the Hugging Face Hub "
-                             f"({str(e).splitlines()[0][:120]})") from None
-    check(hf_cfg.model_type in BY_TYPE, f"{source}: model_type {hf_cfg.model_type!r} is not one "
-                                        f"of {', '.join(BY_TYPE)}")
-    with quiet():
-        return _tf(BY_TYPE[hf_cfg.model_type].cls).from_pretrained(source, dtype=dtype)
-
-
 def from_hf(source) -> GPT:
     """HF LM (object, folder or hub id) -> our GPT with the same weights, eval mode."""
+    from .loading import load_hf
     hf = load_hf(source)
     fam = BY_TYPE.get(hf.config.model_type)
     check(fam is not None and type(hf).__name__ == fam.cls,

@@ -7,6 +7,7 @@ bos/eos, so tools that prefix a sequence with it, e.g. lm-evaluation-harness, wo
 image run also gets preprocessor_config.json: ImageGPTImageProcessor with the run's palette.
 Then the folder is loaded back the way a user would (AutoModelForCausalLM; ImageGPT has no
 causal-LM auto class, so its own class) and the export is refused if its logits differ.
+All of it happens in a temporary sibling of the output folder, renamed into place at the end.
 """
 from __future__ import annotations
 
@@ -15,26 +16,12 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_model
-from ..errors import ReproError, check
+from ..errors import check
+from ..outputs import output_folder, whole_folder
 from ..rundir import RunDir
 from .convert import BY_TYPE, _tf, logits_max_abs_diff, quiet, to_hf
 
 TOLERANCE = 1e-4
-
-
-def _check_out(out_dir: Path) -> None:
-    """--out names a folder, new or existing: neither it nor a folder above it may be a file."""
-    for p in [*reversed(out_dir.parents), out_dir]:
-        if p.exists() and not p.is_dir():
-            raise ReproError(f"--out {out_dir}: {p} is a file, not a folder")
-
-
-def _make_out(out_dir: Path) -> Path:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ReproError(f"--out {out_dir}: cannot create it ({e.strerror})") from None
-    return out_dir
 
 
 def _tokenizer(cfg):
@@ -47,10 +34,19 @@ def _tokenizer(cfg):
 
 
 def export_run(run_dir, out_dir, seed: int = 0) -> dict:
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    _check_out(out_dir)                  # a wrong --out fails before the model is loaded,
+    """Export into a temporary sibling of out_dir, check it there, and only then rename it to
+    out_dir: an interrupted or refused export leaves no folder that looks like a model."""
+    run_dir = Path(run_dir)
+    out_dir = output_folder(out_dir, "--out", whole=True)   # before the model is loaded
     model, cfg, path = load_model(run_dir)
-    _make_out(out_dir)                   # and a wrong run folder leaves no empty --out behind
+    with whole_folder(out_dir) as tmp:
+        info = _write_and_check(model, cfg, run_dir, tmp, seed)
+        files = sorted(p.name for p in tmp.iterdir())
+    return {"run_dir": str(run_dir), "checkpoint": path.name, "out_dir": str(out_dir),
+            **info, "files": files}
+
+
+def _write_and_check(model, cfg, run_dir: Path, out_dir: Path, seed: int) -> dict:
     tok = _tokenizer(cfg)
     special = tok.hf_special_id if tok else None
     hf = to_hf(model)
@@ -72,12 +68,11 @@ def export_run(run_dir, out_dir, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     idx = torch.randint(0, cfg.model.vocab_size, (2, min(cfg.model.block_size, 128)), generator=g)
     diff = logits_max_abs_diff(model, back, idx)
-    check(diff <= TOLERANCE, f"{out_dir}: the exported model disagrees with ours "
-                             f"(max abs logit difference {diff:.2e} > {TOLERANCE:g})")
-    return {"run_dir": str(run_dir), "checkpoint": path.name, "out_dir": str(out_dir),
-            "family": fam.cls, "loader": loader.__name__,
+    check(diff <= TOLERANCE, f"the exported model disagrees with ours (max abs logit "
+                             f"difference {diff:.2e} > {TOLERANCE:g}); nothing was written")
+    return {"family": fam.cls, "loader": loader.__name__,
             "tokenizer": cfg.data.tokenizer if tok else None, "special_token_id": special,
-            "max_abs_diff": diff, "files": sorted(p.name for p in out_dir.iterdir())}
+            "max_abs_diff": diff}
 
 
 def _image_processor(palette: Path, size: int):

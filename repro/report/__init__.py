@@ -114,7 +114,8 @@ def add_evidence(spec, scale: str, size: str | None, run_dirs: list[Path],
     def refuse(run, cfg) -> str:
         if not (run.is_finished() or any("val_loss" in m for m in run.metrics())):
             return "not a run that finished or evaluated"
+        if cfg.get("paper") != spec.name:
+            return f"a {cfg.get('paper') or 'unknown'} run, not a {spec.name} run"
         got = run_group(spec, cfg.get("size"), cfg.get("scale"))
-        return "" if cfg.get("paper") == spec.name and got == stem else \
-            f"a run of {cfg.get('paper')} {got}, not {stem}"
+        return "" if got == stem else f"a {got} run, not {stem}"
     return copy_runs(run_dirs, reference_root / stem, refuse)

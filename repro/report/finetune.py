@@ -20,7 +20,7 @@ from ..data.glue import TASKS
 from ..errors import ReproError
 from ..rundir import RunDir, git_commit
 from ..transfer.recipe import FinetuneRecipe, differences, finetune_group, recipe_rows
-from .runs import REFERENCE, YOURS, copy_runs, gather, nowhere
+from .runs import REFERENCE, YOURS, copy_runs, damaged, gather, nowhere
 from .tables import md_table
 
 ARMS = ("recipe", "no_aux_lm", "random_init")
@@ -42,8 +42,9 @@ def load_finetune_runs(folder: Path, origin: str) -> list[dict]:
         try:
             config, summary = run.read_json(RunDir.CONFIG), run.read_optional(RunDir.SUMMARY)
             env = run.read_optional(RunDir.ENV) or {}
-        except ReproError:
-            continue   # a damaged folder is not evidence
+        except ReproError as e:
+            runs.append(damaged(d, e))   # not evidence, and the user is told
+            continue
         if summary is None or "recipe" not in config:
             continue
         runs.append({"dir": d, "origin": origin, "config": config, "summary": summary, "env": env})

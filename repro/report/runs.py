@@ -8,6 +8,7 @@ into the headline.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..errors import ReproError
@@ -22,14 +23,30 @@ EXECUTION = {("train", k) for k in (
 AUTO = {("model", "vocab_size")}   # 0 in a spec means "from the data"; the run records the value
 
 
-def gather(stem: str, runs_root: Path | None, reference_root: Path | None, loader) -> list[dict]:
+def gather(stem: str, runs_root: Path | None, reference_root: Path | None, loader,
+           warn=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     """loader(folder, origin) over the reference evidence, then the user's runs (the caller
-    turns an empty list into an error naming both places: nowhere())."""
-    runs = []
+    turns an empty list into an error naming both places: nowhere()). A damaged run (the
+    loader's {"dir", "damaged": why}) is named with its reason: warned about and left out,
+    or, when no run is usable, named in the error."""
+    runs, damaged = [], []
     for root, origin in ((reference_root, REFERENCE), (runs_root, YOURS)):
         if root is not None:
-            runs += loader(root / stem, origin)
+            for r in loader(root / stem, origin):
+                (damaged if "damaged" in r else runs).append(r)
+    if damaged and not runs:
+        raise ReproError(f"no usable run in {nowhere(stem, runs_root, reference_root)}: " +
+                         "; ".join(f"{r['dir'].name} ({r['damaged']})" for r in damaged))
+    for r in damaged:
+        warn(f"repro: left out {r['dir']}: {r['damaged']}")
     return runs
+
+
+def damaged(d: Path, e: Exception) -> dict:
+    """A loader's entry for a run it cannot read (gather names it)."""
+    why = str(e).replace(str(d) + "/", "") if isinstance(e, ReproError) else \
+        f"{RunDir.METRICS} is not JSON lines ({type(e).__name__})"
+    return {"dir": d, "damaged": why}
 
 
 def nowhere(stem: str, runs_root: Path | None, reference_root: Path | None) -> str:
@@ -62,8 +79,9 @@ def load_runs(folder: Path, origin: str) -> list[dict]:
         try:
             config, env, metrics = run.read_json(RunDir.CONFIG), run.read_json(RunDir.ENV), run.metrics()
             summary = run.read_optional(RunDir.SUMMARY)
-        except (ReproError, ValueError):
-            continue   # a damaged folder is not evidence
+        except (ReproError, ValueError) as e:
+            runs.append(damaged(d, e))   # not evidence, and the user is told
+            continue
         if not metrics or not metrics[-1].get("step"):
             continue   # trained nothing
         if summary is None:
