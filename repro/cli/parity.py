@@ -42,8 +42,7 @@ def main(argv: list[str]) -> None:
     spec = spec_of(args.paper)
     if args.save:   # before the comparisons, not after them
         output_folder(args.save, "--save")
-    from ..interop.convert import config_from_hf
-    from ..interop.loading import load_hf
+    from ..interop.convert import config_from_hf, load_hf
     from ..interop.parity import (check_sizes, param_rows, passed, stand_in_vocab, structure,
                                   write_artifact)
     from ..spec import size_config

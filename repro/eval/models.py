@@ -41,8 +41,7 @@ def from_run(run_dir) -> EvalModel:
 
 def from_hf(source: str) -> EvalModel:
     from ..data.tokenizers import HF_TOKENIZERS, get_tokenizer
-    from ..interop.convert import BY_TYPE, from_hf as convert
-    from ..interop.loading import load_hf
+    from ..interop.convert import BY_TYPE, from_hf as convert, load_hf
     hf = load_hf(source)
     fam = BY_TYPE[hf.config.model_type]
     check(not fam.sos_row, f"{source}: {fam.cls} models pixels; its measure is the linear probe")

@@ -21,6 +21,7 @@ import torch
 from ..config import ModelConfig
 from ..errors import ReproError, check
 from ..model import GPT, build_model
+from .loading import from_pretrained_checked, hub_reachable
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 BUFFERS = (".attn.bias", ".attn.masked_bias")
@@ -174,9 +175,36 @@ def to_hf(model: GPT):
     return hf.eval()
 
 
+def load_hf(source, dtype=torch.float32):
+    """A transformers model object, a local folder, or a hub id (cached, or online) -> the LM
+    class of its model_type (ImageGPT is not an AutoModelForCausalLM)."""
+    from pathlib import Path
+
+    from transformers import AutoConfig, PreTrainedModel
+    if isinstance(source, PreTrainedModel):
+        return source
+    source, local = str(source), Path(str(source)).is_dir()
+    try:
+        hf_cfg = AutoConfig.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as e:
+        if local or not hub_reachable():
+            where = ("a local folder without a usable config.json" if local else
+                     "not a local folder, not in the Hugging Face cache, and the Hub is unreachable "
+                     "(offline?); pass a local folder")
+            raise ReproError(f"{source}: {where} ({str(e).splitlines()[0][:120]})") from None
+        try:
+            hf_cfg = AutoConfig.from_pretrained(source)
+        except (OSError, ValueError) as e:
+            raise ReproError(f"{source}: not found on the Hugging Face Hub "
+                             f"({str(e).splitlines()[0][:120]})") from None
+    check(hf_cfg.model_type in BY_TYPE, f"{source}: model_type {hf_cfg.model_type!r} is not one "
+                                        f"of {', '.join(BY_TYPE)}")
+    with quiet():
+        return from_pretrained_checked(_tf(BY_TYPE[hf_cfg.model_type].cls), source, dtype, BUFFERS)
+
+
 def from_hf(source) -> GPT:
     """HF LM (object, folder or hub id) -> our GPT with the same weights, eval mode."""
-    from .loading import load_hf
     hf = load_hf(source)
     fam = BY_TYPE.get(hf.config.model_type)
     check(fam is not None and type(hf).__name__ == fam.cls,

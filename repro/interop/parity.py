@@ -19,8 +19,7 @@ from ..config import ModelConfig
 from ..errors import ReproError
 from ..model import build_model
 from .convert import (CONV1D, LINEAR_BIAS, STRUCTURE, _tf, family_of, from_hf, greedy_match,
-                      hf_config, logits_max_abs_diff, quiet, to_hf)
-from .loading import load_hf
+                      hf_config, load_hf, logits_max_abs_diff, quiet, to_hf)
 
 TOLERANCE = 1e-4  # fp32 logits; measured: 2-4e-6 reduced, 4-8e-6 at full GPT-1/2/iGPT-S size
 
