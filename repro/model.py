@@ -19,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .attention import banded_causal, dense_causal
 from .config import ModelConfig
-from .errors import ReproError
+from .losses import LOSSES
 
 
 class RMSNorm(nn.Module):
@@ -221,13 +221,14 @@ class GPT(nn.Module):
         return logits[..., :V] if logits.size(-1) != V else logits
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 do_sample: bool = True):
+    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, do_sample: bool = True):
         """Extend idx (B, T) by max_new_tokens tokens. With sos_token, idx may be empty (B, 0)."""
+        T = self.config.block_size
         for _ in range(max_new_tokens):
-            ctx = idx[:, -self.config.block_size:]
+            ctx = idx[:, -T:]
             if self.config.sos_token:  # a placeholder slot whose output predicts the next token
-                ctx = torch.cat([ctx, ctx.new_zeros(ctx.size(0), 1)], dim=1)[:, -self.config.block_size:]
+                ctx = torch.cat([ctx, ctx.new_zeros(ctx.size(0), 1)], dim=1)[:, -T:]
             logits = self.head(self.hidden_states(ctx)[:, -1]).float()
             if not do_sample:
                 nxt = logits.argmax(-1, keepdim=True)
@@ -239,54 +240,6 @@ class GPT(nn.Module):
                 nxt = torch.multinomial(F.softmax(logits, dim=-1), 1)
             idx = torch.cat([idx, nxt], dim=1)
         return idx
-
-
-def next_token_loss(logits, targets, vocab_size: int):
-    """Mean cross-entropy over targets >= 0 (-1: ignored) and the real vocabulary.
-
-    Vocab padding columns are set to -inf rather than sliced off: a slice's backward
-    zero-fills and copies the whole logit gradient (profiled on GPT-2 B32, H200: the loss
-    kernels went from 8.5 to 6.4 ms of a 64 ms step). Written instead as logsumexp minus
-    the picked logit, the compiled step was slower (65.6 vs 64.9 GPU ms) and held 6 GB more.
-    """
-    P = logits.size(-1)
-    scores = logits if P == vocab_size else logits.masked_fill(
-        torch.arange(P, device=logits.device) >= vocab_size, float("-inf"))
-    return F.cross_entropy(scores.float().view(-1, P), targets.reshape(-1), ignore_index=-1)
-
-
-def standard_loss():
-    """The head as a matmul (padded rows included: a multiple of 64 is the fast shape), then
-    next_token_loss over the real vocabulary."""
-    def loss(x, head_weight, targets, vocab_size: int):
-        return next_token_loss(F.linear(x, head_weight), targets, vocab_size)
-    return loss
-
-
-def cce_loss():
-    """cut-cross-entropy (Wijmans et al. 2024, `pip install cut-cross-entropy`): the head's
-    matmul and the logsumexp over the vocabulary fused tile by tile, so the (B*T, V) logits
-    never reach memory. Only the real vocabulary's rows go in, so the padding rows stay out of
-    the softmax (and get no gradient). On CUDA its Triton kernels; elsewhere its torch.compile
-    path. Its inputs are cast to the autocast dtype (the kernels take bf16/fp16 activations)."""
-    try:
-        from cut_cross_entropy import linear_cross_entropy
-    except ImportError:
-        raise ReproError("train.loss_impl=cce needs cut-cross-entropy: pip install "
-                         "cut-cross-entropy (or use train.loss_impl=standard)") from None
-
-    # Outside torch.compile: its kernels are Triton launched by hand, and it finds the kept
-    # targets with nonzero(), a host sync that no graph can hold.
-    @torch.compiler.disable
-    def loss(x, head_weight, targets, vocab_size: int):
-        dtype = (torch.get_autocast_dtype(x.device.type)
-                 if torch.is_autocast_enabled(x.device.type) else x.dtype)
-        return linear_cross_entropy(x.to(dtype), head_weight[:vocab_size].to(dtype), targets,
-                                    ignore_index=-1, impl="cce" if x.is_cuda else "torch_compile")
-    return loss
-
-
-LOSSES = {"standard": standard_loss, "cce": cce_loss}   # train.loss_impl -> loss(x, W, y, V)
 
 
 def build_model(cfg: ModelConfig, device: str | torch.device = "cpu", **options) -> GPT:

@@ -7,6 +7,7 @@ import torch
 
 from repro.config import DataConfig
 from repro.data import images as I
+from repro.data import palette as P
 from repro.errors import ReproError
 from repro.transfer.probe import linear_probe, probe_layers
 
@@ -23,7 +24,7 @@ def cifar():
 @pytest.fixture(scope="module")
 def palette512(cifar):
     # a smaller sample / fewer Lloyd steps than the defaults keep this ~1 s on CPU
-    return I.fit_palette(cifar["train"][0], 512, seed=0, sample=50_000, iters=10)
+    return P.fit_palette(cifar["train"][0], 512, seed=0, sample=50_000, iters=10)
 
 
 def test_cifar_shipped(cifar):
@@ -53,50 +54,50 @@ def test_palette_round_trip(cifar, palette512):
     c = palette512
     assert c.shape == (512, 3) and c.dtype == torch.float32 and c.abs().max() <= 1
     xv = cifar["val"][0][:500]
-    tok = I.encode(xv, c)
+    tok = P.encode(xv, c)
     assert tok.shape == (500, 1024) and tok.dtype == torch.long and 0 <= tok.min() and tok.max() < 512
-    err = np.abs(I.decode(tok, c, 32).astype(int) - xv).mean((0, 1, 2))
+    err = np.abs(P.decode(tok, c, 32).astype(int) - xv).mean((0, 1, 2))
     # measured ~3.8 / 255 per channel (k=512); k=16 gives ~11-12 and k=2 ~30, so 5 catches a broken palette
     assert (err < 5.0).all(), err
-    c16 = I.fit_palette(cifar["train"][0], 16, seed=0, sample=20_000)
-    err16 = np.abs(I.decode(I.encode(xv, c16), c16, 32).astype(int) - xv).mean((0, 1, 2))
+    c16 = P.fit_palette(cifar["train"][0], 16, seed=0, sample=20_000)
+    err16 = np.abs(P.decode(P.encode(xv, c16), c16, 32).astype(int) - xv).mean((0, 1, 2))
     assert (err16 > 5.0).all() and (err16 < 20).all(), err16
 
 
 def test_encode_is_nearest_centre(cifar, palette512):
     x = cifar["val"][0][:4]
-    tok = I.encode(x, palette512).reshape(-1).numpy()
+    tok = P.encode(x, palette512).reshape(-1).numpy()
     p = x.reshape(-1, 3).astype(np.float64) / 127.5 - 1                 # raster order: row-major H, W
     d = ((p[:, None, :] - palette512.double().numpy()[None]) ** 2).sum(-1)
     best = d.min(1)
     assert np.all(d[np.arange(len(p)), tok] <= best + 1e-6)              # ties are the only allowed change
     assert (tok == d.argmin(1)).mean() > 0.999
     rgb = np.round(127.5 * (palette512.numpy() + 1)).astype(np.uint8)
-    assert (I.decode(tok[None], palette512, (64, 64)) == rgb[tok].reshape(1, 64, 64, 3)).all()
+    assert (P.decode(tok[None], palette512, (64, 64)) == rgb[tok].reshape(1, 64, 64, 3)).all()
 
 
 def test_fit_palette_deterministic_and_degenerate(cifar):
     px = cifar["train"][0][:200]
-    a, b = I.fit_palette(px, 16, seed=3, sample=20_000), I.fit_palette(px, 16, seed=3, sample=20_000)
+    a, b = P.fit_palette(px, 16, seed=3, sample=20_000), P.fit_palette(px, 16, seed=3, sample=20_000)
     assert torch.equal(a, b)
-    assert not torch.equal(a, I.fit_palette(px, 16, seed=4, sample=20_000))
+    assert not torch.equal(a, P.fit_palette(px, 16, seed=4, sample=20_000))
     few = np.array([[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 128, 0], [7, 8, 9]], np.uint8)
     img = few[np.arange(64) % 5].reshape(1, 8, 8, 3)
-    c = I.fit_palette(img, 8, seed=0)                                    # fewer colours than centres
-    assert c.shape == (8, 3) and (I.decode(I.encode(img, c), c, 8) == img).all()
+    c = P.fit_palette(img, 8, seed=0)                                    # fewer colours than centres
+    assert c.shape == (8, 3) and (P.decode(P.encode(img, c), c, 8) == img).all()
 
 
 def test_palette_files_bits_and_grid(tmp_path, palette512):
     for name in ("p.npy", "p.json"):
-        I.save_palette(tmp_path / name, palette512)
-        assert torch.allclose(I.load_palette(tmp_path / name), palette512)
+        P.save_palette(tmp_path / name, palette512)
+        assert torch.allclose(P.load_palette(tmp_path / name), palette512)
     (tmp_path / "bad.json").write_text("[[1, 2]]")
     with pytest.raises(ReproError):
-        I.load_palette(tmp_path / "bad.json")
+        P.load_palette(tmp_path / "bad.json")
     with pytest.raises(ReproError):
-        I.load_palette(tmp_path / "missing.npy")
-    assert I.bits_per_pixel(math.log(2)) == pytest.approx(1.0)
-    assert I.bits_per_subpixel(3 * math.log(2)) == pytest.approx(1.0)
+        P.load_palette(tmp_path / "missing.npy")
+    assert P.bits_per_pixel(math.log(2)) == pytest.approx(1.0)
+    assert P.bits_per_subpixel(3 * math.log(2)) == pytest.approx(1.0)
     g = I.image_grid(np.zeros((10, 4, 4, 3), np.uint8), nrow=4, pad=1)
     assert g.shape == (3 * 5 + 1, 4 * 5 + 1, 3) and g.dtype == np.uint8
 

@@ -15,6 +15,7 @@ from repro_papers import PAPERS
 from repro.checkpoint import save as save_checkpoint
 from repro.config import Config
 from repro.data import images as im
+from repro.data import palette as pal
 from repro.interop.export import export_run
 from repro.model import build_model
 from repro.spec import size_config
@@ -37,7 +38,7 @@ def test_igpt_export_carries_the_palette(kept_image_run, tmp_path):
     data = dataclasses.replace(data, max_images=1)     # only the test images are wanted here
     size = data.image_size                                             # 8 at the tiny scale
     images = im.load_images(data)["val"][0][:500]      # the run's test images, as we resize
-    ours = im.encode(images, torch.from_numpy(palette))
+    ours = pal.encode(images, torch.from_numpy(palette))
     ids = processor(images=list(images), return_tensors="pt")["input_ids"]
     assert ids.shape == (500, size * size)
     assert torch.equal(ids, ours)             # at the model's size: the same ids, every pixel

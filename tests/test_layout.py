@@ -76,7 +76,7 @@ LAYERS = [
     ("config", {"repro", "repro.errors", "repro.config", "repro.schedule", "repro.spec",
                 "repro.flops"}),
     ("data | model", {"repro.data", "repro.model", "repro.attention", "repro.checkpoint",
-                      "repro.rundir", "repro.interop", "repro.plan"}),
+                      "repro.losses", "repro.rundir", "repro.interop", "repro.plan"}),
     ("trainer", {"repro.trainer"}),
     ("eval | transfer | scaling | bench", {"repro.eval", "repro.transfer", "repro.scaling",
                                            "repro.bench"}),

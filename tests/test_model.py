@@ -310,7 +310,7 @@ def test_sequence_longer_than_block_size_is_refused():
 def test_next_token_loss_equals_cross_entropy(padded):
     """The trainer's loss (vocab padding at -inf instead of sliced off) is F.cross_entropy
     over the real vocabulary, value and gradient, ignored targets included."""
-    from repro.model import next_token_loss
+    from repro.losses import next_token_loss
     g = torch.Generator().manual_seed(padded)
     logits = torch.randn(3, 5, padded, generator=g, requires_grad=True)
     targets = torch.randint(0, 64, (3, 5), generator=g)

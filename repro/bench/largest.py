@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import torch
 
 from ..config import ModelConfig
-from ..model import LOSSES, build_model
+from ..losses import LOSSES
+from ..model import build_model
 from .one_process import environment, free
 from .timing import timed_run, training_step
 

@@ -18,6 +18,7 @@ import torch
 from ..config import Config
 from ..errors import check
 from . import images as im
+from . import palette as pal
 
 VAL_FRACTION = 0.1   # iGPT §3: 10% of the training images held out (CIFAR, STL)
 
@@ -40,9 +41,9 @@ class ImageTask:
         (xall, yall), (xte, self.yte) = sets["train"], sets["val"]
         tr, va = split_train_val(len(xall))
         (xtr, self.ytr), (xva, self.yva) = (xall[tr], yall[tr]), (xall[va], yall[va])
-        self.palette = im.fit_palette(xtr.reshape(-1, 3), k=d.palette_size, seed=0)
+        self.palette = pal.fit_palette(xtr.reshape(-1, 3), k=d.palette_size, seed=0)
         self.train_tokens, self.val_tokens, self.test_tokens = (
-            im.encode(x, self.palette) for x in (xtr, xva, xte))
+            pal.encode(x, self.palette) for x in (xtr, xva, xte))
         self.test_images = xte
         self.vocab_size = d.palette_size
         self.T = d.image_size ** 2 - (0 if self.sos else 1)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..data import images as im
+from ..data import palette as pal
 from ..rundir import RunDir
 from ..transfer.probe import probe_run
 
@@ -52,12 +53,12 @@ def image_samples_and_probe(task, model, device, run: RunDir) -> dict:
     """The palette, a grid of real test images over sampled ones, and the linear probe
     (layer chosen on the validation split, test scored once)."""
     s = task.cfg.data.image_size
-    im.save_palette(run / run.PALETTE, task.palette)
+    pal.save_palette(run / run.PALETTE, task.palette)
     torch.manual_seed(0)
     n = IMAGES_SHOWN
     prefix = task.test_tokens[:n, :0 if task.sos else 1].to(device)
     samples = model.generate(prefix, s * s - prefix.size(1), temperature=1.0)
-    sampled = im.decode(samples.cpu(), task.palette, s)
+    sampled = pal.decode(samples.cpu(), task.palette, s)
     grid = np.concatenate([im.image_grid(task.test_images[:n], nrow=8),
                            im.image_grid(sampled, nrow=8)])
     _save_png(run / run.SAMPLES, grid.repeat(SAMPLE_SCALE, 0).repeat(SAMPLE_SCALE, 1))

@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..model import GPT, build_model, next_token_loss
+from ..losses import next_token_loss
+from ..model import GPT, build_model
 
 INIT_STD = 0.02   # new embedding rows and the head: N(0, 0.02), as GPT-1's code initialises them
 
