@@ -118,8 +118,10 @@ SCALES = {
     "small": Scale("one GPU, about 2 minutes", n_layer=6, n_head=6, n_embd=384,
                    batch_size=BATCH, tokens=50_000_000,
                    overrides=("train.eval_interval=250", "train.log_interval=25",
-                              "train.checkpoint_interval=1000", "model.vocab_pad_multiple=64",
-                              "train.compile=true")),
+                              # 9 checkpoints of 1,526 updates, all kept: GPT-1 Figure 2
+                              # (right) scores each (`repro eval --all-checkpoints`)
+                              "train.checkpoint_interval=190", "train.keep_checkpoints=12",
+                              "model.vocab_pad_multiple=64", "train.compile=true")),
     "medium": Scale("one GPU, about an hour", tokens=1_000_000_000,
                     overrides=("model.vocab_pad_multiple=64", "train.compile=true")),
     "paper": Scale("8 GPUs for about a month in 2018; the full recipe"),

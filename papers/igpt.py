@@ -68,7 +68,10 @@ SCALES = {
                    batch_size=64, tokens=1000 * 64 * PIXELS, micro_batch_size=64,
                    overrides=("train.precision=bf16", "train.eval_interval=500",
                               "train.eval_tokens=2000000", "train.log_interval=50",
-                              "train.compile=true", "train.checkpoint_interval=1000")),
+                              "train.compile=true",
+                              # 8 checkpoints of 1,000 updates, all kept: iGPT Figure 3 probes
+                              # each (`repro probe --all-checkpoints`)
+                              "train.checkpoint_interval=125", "train.keep_checkpoints=10")),
     "medium": Scale("one GPU, about an hour", n_layer=24, n_head=8, n_embd=512, batch_size=64,
                     tokens=20_000 * 64 * PIXELS, overrides=("train.precision=bf16",)),
     "paper": Scale("the full recipe on ImageNet (online)"),

@@ -104,9 +104,29 @@ def load_latest(ckpt_dir: Path, log=print) -> tuple[dict, Path]:
                      f"{candidates[-1].name}, is {why})")
 
 
-def load_model(run_dir, log=lambda m: print(f"repro: {m}", file=sys.stderr)):
-    """(our GPT with the weights of the run's newest verified checkpoint, in eval mode, its
-    Config, the checkpoint path). For export, evaluation and fine-tuning from a run."""
+def step_of(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+def verified_steps(ckpt_dir: Path) -> list[int]:
+    """The steps of the complete (checksum-verified) checkpoints, oldest first."""
+    return [step_of(p) for p in sorted(ckpt_dir.glob(PATTERN)) if verified(p)]
+
+
+def load_step(ckpt_dir: Path, step: int) -> tuple[dict, Path]:
+    """The checkpoint of one step, or ReproError naming the steps there are."""
+    path = ckpt_dir / f"ckpt-{step:08d}.pt"
+    if not (path.is_file() and verified(path)):
+        have = ", ".join(map(str, verified_steps(ckpt_dir))) or "none"
+        raise ReproError(f"--checkpoint {step}: no complete checkpoint of step {step} in "
+                         f"{ckpt_dir} (steps there: {have})")
+    return torch.load(path, map_location="cpu", weights_only=False), path
+
+
+def load_model(run_dir, log=lambda m: print(f"repro: {m}", file=sys.stderr),
+               step: int | None = None):
+    """(our GPT with the weights of the run's newest verified checkpoint, or of `step`, in
+    eval mode, its Config, the checkpoint path). For export, evaluation and fine-tuning."""
     from .config import Config
     from .model import build_model
     from .rundir import RunDir
@@ -119,7 +139,8 @@ def load_model(run_dir, log=lambda m: print(f"repro: {m}", file=sys.stderr)):
     if not run.has_checkpoint():
         raise ReproError(f"{run}: no checkpoint (one is written every train.checkpoint_seconds, "
                          f"at train.checkpoint_interval and at the end of a run)")
-    state, path = load_latest(run.checkpoints, log=log)
+    state, path = (load_latest(run.checkpoints, log=log) if step is None
+                   else load_step(run.checkpoints, step))
     if not isinstance(state, dict) or "model" not in state:
         raise ReproError(f"{path}: checkpoint has no 'model' state")
     # The checkpoint's own config describes its weights; config.json is the fallback.

@@ -8,6 +8,7 @@ and the report's evidence copy. No other module spells a file name of a run.
         checkpoints/      ckpt-<step>.pt + .sha256 sidecars (repro.checkpoint)
         summary.json      written when the run finishes
         sample.txt / samples.png / heldout.json / probe.json / palette.npy / eval.json
+        eval-<step>.json / probe-<step>.json   one checkpoint's scores (repro/step_scores.py)
         .lock             pid of the process training in it
 
 An evidence copy (reports/runs/<group>/<run-id>/) holds the small files of a run plus
@@ -37,6 +38,7 @@ class RunDir:
     SAMPLE, SAMPLES, HELDOUT, PROBE, PALETTE, EVAL = (
         "sample.txt", "samples.png", "heldout.json", "probe.json", "palette.npy", "eval.json")
     EVIDENCE = (CONFIG, ENV, METRICS, SUMMARY, HELDOUT, PROBE, SAMPLE, SAMPLES, EVAL)  # a copy
+    EVIDENCE_GLOBS = ("eval-*.json", "probe-*.json")   # per checkpoint, small: copied too
 
     def __init__(self, path):
         self.path = Path(path)
@@ -151,7 +153,8 @@ class RunDir:
         """The small files of this run under dest/<run-id>/, marked as a copy (EVIDENCE.json)."""
         out = dest / self.name
         out.mkdir(parents=True, exist_ok=True)
-        for name in self.EVIDENCE:
+        steps = [p.name for g in self.EVIDENCE_GLOBS for p in sorted(self.path.glob(g))]
+        for name in (*self.EVIDENCE, *steps):
             if (self.path / name).is_file():
                 shutil.copy(self.path / name, out / name)
         (out / self.EVIDENCE_MARK).write_text(json.dumps(

@@ -61,3 +61,97 @@ def test_transfer_layers_is_validated_and_recorded(tmp_path):
     assert code == 0, err
     config = RunDir(json.loads(out)["run_dir"]).read_json(RunDir.CONFIG)
     assert config["transfer_layers"] == 1 and config["init"]["kind"] == "run"
+
+
+# ---- GPT-1 Figure 2 (right): the SST-2 zero-shot heuristic ---------------------------------
+class BagOfWords(torch.nn.Module):
+    """A language model whose answer is known by hand: at each position it has counted the
+    " good" and " bad" tokens so far, and gives " positive" logit 2 per " good" and
+    " negative" logit 2 per " bad" (every other token logit 0)."""
+
+    def __init__(self, tok):
+        super().__init__()
+        self.config = ModelConfig(vocab_size=tok.vocab_size, block_size=64)
+        self.good, self.bad = tok.encode(" good")[0], tok.encode(" bad")[0]
+        self.pos, self.neg = tok.encode(" positive")[0], tok.encode(" negative")[0]
+        self.seen = []
+
+    def hidden_states(self, idx):
+        self.seen += idx.tolist()
+        return torch.stack([(idx == self.good), (idx == self.bad)], -1).float().cumsum(1)
+
+    def head(self, x):
+        logits = torch.zeros(len(x), self.config.vocab_size)
+        logits[:, self.pos], logits[:, self.neg] = 2 * x[:, 0], 2 * x[:, 1]
+        return logits
+
+
+def test_sst2_very_heuristic_on_a_hand_made_example(tmp_path):
+    from repro.data.tokenizers import get_tokenizer
+    from repro.eval import data, protocols
+    from repro.eval.scoring import Scorer
+    from repro.eval.settings import EvalSettings
+    from repro.eval.tasks import get_task, source_text
+    tsv = tmp_path / "dev.tsv"
+    tsv.write_text("sentence\tlabel\na good film \t1\na bad film \t0\n"
+                   "so good good but bad \t0\nso bad bad good \t0\n")
+    tok = get_tokenizer("gpt2")
+    lm, task = BagOfWords(tok), get_task("sst2_zeroshot")
+    setup = protocols.Setup(tok, EvalSettings(path=str(tsv)), 64, Scorer(lm, "cpu", 8, "fp32", False))
+    rows = protocols.run(setup, task, source_text(task, str(tsv)), 0, 0)
+    # predictions by hand: positive, negative, positive (2 good > 1 bad: wrong), negative
+    assert [(r["metric"], r["value"], r["n"]) for r in rows] == [
+        ("accuracy", 75.0, 4), ("accuracy_per_token", 75.0, 4)]
+    want = tok.encode("a good film very")          # the context the words are scored after
+    assert want in [row[:len(want)] for row in lm.seen]
+    examples = protocols.sentiment_very(data.shipped_text("sst2_dev"))
+    assert (len(examples), sum(e.label for e in examples)) == (872, 444)   # majority 50.9%
+    assert examples[0].context == "it 's a charming and often affecting journey . very"
+    assert examples[0].choices == ("negative", "positive")
+
+
+@pytest.mark.parametrize("paper,at_least", [("gpt1", 8), ("igpt", 5)])
+def test_small_runs_keep_enough_checkpoints_across_training(paper, at_least, tmp_path):
+    """The small scale saves and keeps >= 8 (gpt1) / >= 5 (igpt) checkpoints spread over the
+    run: the points of GPT-1 Figure 2 (right) and iGPT Figure 3."""
+    from repro import checkpoint
+    from repro.plan import plan
+    from repro.spec import resolve
+    from repro.trainer.cadence import Cadence
+    from repro_papers import PAPERS
+    cfg = resolve(PAPERS[paper], None, "small")
+    total = plan(cfg)["steps"]
+    cadence = Cadence(cfg.train, total, clock=lambda: 0.0)   # no time-based saves
+    for step in range(1, total + 1):
+        if cadence.due(step).ckpt:
+            checkpoint.save(tmp_path, step, {"step": step}, keep=cfg.train.keep_checkpoints)
+    kept = checkpoint.verified_steps(tmp_path)
+    assert len(kept) >= at_least and kept[-1] == total and kept[0] <= total // 5, kept
+
+
+def test_eval_scores_each_checkpoint_into_its_own_file(tmp_path):
+    from repro import checkpoint
+    from repro.spec import resolve
+    from repro_papers import PAPERS
+    run = RunDir(fake_pretraining_run(tmp_path / "runs"))     # a checkpoint at step 80
+    cfg = resolve(PAPERS["gpt1"], None, "tiny")
+    torch.manual_seed(1)
+    checkpoint.save(run.checkpoints, 40, {"model": build_model(cfg.model).state_dict(),
+                                          "config": cfg.to_dict()}, keep=3)
+    base = ["eval", run.path, "--tasks", "sst2_zeroshot", "--limit", "6", "--no-progress",
+            "--device", "cpu"]
+    code, out, err = main(*base, "--checkpoint", "7")
+    assert code == 2 and err.strip() == (f"repro: error: --checkpoint 7: no complete checkpoint "
+                                         f"of step 7 in {run.checkpoints} (steps there: 40, 80)")
+    code, out, err = main(*base, "--all-checkpoints", "--json")
+    assert code == 0, err
+    from repro.step_scores import read_all
+    scores = read_all(run, "eval")
+    assert list(scores) == [40, 80] and [r["step"] for r in json.loads(out)] == [40, 80]
+    for step, result in scores.items():
+        assert result["checkpoint"] == f"ckpt-{step:08d}.pt"
+        acc = [r for r in result["results"] if r["metric"] == "accuracy"][0]
+        assert acc["task"] == "sst2_zeroshot" and acc["n"] == 6 and 0 <= acc["value"] <= 100
+    copy = run.copy_evidence(tmp_path / "evidence", "abc")
+    assert sorted(p.name for p in copy.glob("eval-*.json")) == ["eval-40.json", "eval-80.json"]
+    assert not list(copy.rglob("*.pt"))

@@ -1,17 +1,21 @@
 """`python -m repro eval <run-dir | --hf NAME_OR_DIR> [--tasks T,...] [--shots K,...] [--limit N]
-[--json] [--out DIR] [--batch-size B] [--device D] [--set eval.KEY=VALUE]`: the papers'
-zero- and few-shot evaluations (repro/eval) of a run's newest verified checkpoint, an exported
-folder or a Hugging Face GPT-2 / OpenAI-GPT checkpoint.
+[--json] [--out DIR] [--batch-size B] [--device D] [--set eval.KEY=VALUE]
+[--checkpoint STEP | --all-checkpoints]`: the papers' zero- and few-shot evaluations
+(repro/eval) of a run's newest verified checkpoint (or the named ones), an exported folder or
+a Hugging Face GPT-2 / OpenAI-GPT checkpoint.
 
 The CLI is the layer that knows the papers: the default tasks and K are the ones the run's
 paper reports (plus GPT-2's zero-shot trio), "few" is the paper's K for the task, and each
 number is printed beside the paper's value for a size of the same structure (comparable),
 or for the run's own size (a scaled-down run: not comparable). Results go into the run
-folder (eval.json, merged with earlier tasks), and to --out DIR as eval.json + eval.md.
+folder (eval.json, merged with earlier tasks), and to --out DIR as eval.json + eval.md; the
+score of one checkpoint (--checkpoint, --all-checkpoints) goes to the run's eval-<step>.json,
+a point of the curve over training (GPT-1 Figure 2 right).
 """
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..errors import ReproError, check
@@ -43,6 +47,10 @@ def parser() -> Parser:
                         "the context), eval.seed=N, "
                         "eval.precision=auto|fp32|bf16")
     p.add_argument("--out", metavar="DIR", help="also write DIR/eval.json and DIR/eval.md")
+    p.add_argument("--checkpoint", type=int, metavar="STEP", help="the run's checkpoint of this "
+                   "step, not the newest; results go to the run's eval-STEP.json")
+    p.add_argument("--all-checkpoints", action="store_true", help="each kept checkpoint of the "
+                   "run in turn, each into its eval-STEP.json")
     p.add_argument("--json", action="store_true", help="print the results file as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--list", action="store_true", help="print the task table and exit")
@@ -145,6 +153,8 @@ def main(argv: list[str]) -> None:
     config = _run_config(args.run_dir) if args.run_dir else None
     todo = plan(args, config)
     check_data([t for t, _ in todo], settings)
+    if args.checkpoint is not None or args.all_checkpoints:
+        return per_checkpoint(args, todo, settings)
     em = from_run(args.run_dir) if args.run_dir else from_hf(args.hf)
     from ..eval.runner import evaluate, merge
     device = _device(args.device)
@@ -163,6 +173,33 @@ def main(argv: list[str]) -> None:
         write_files(Path(args.out), {RunDir.EVAL: json.dumps(result, indent=2) + "\n",
                                      "eval.md": eval_markdown(result, rows)})
     print(json.dumps(result, indent=2) if args.json else eval_markdown(result, rows))
+
+
+def per_checkpoint(args, todo: list, settings) -> None:
+    """Each chosen checkpoint of a run scored into its own eval-<step>.json."""
+    from ..checkpoint import verified_steps
+    from ..eval.models import from_run
+    from ..eval.runner import evaluate
+    from ..rundir import RunDir
+    from ..step_scores import file_name
+    check(args.run_dir and not args.out, "--checkpoint and --all-checkpoints score a run folder "
+                                         "(no --hf, no --out)")
+    check(args.checkpoint is None or not args.all_checkpoints,
+          "--checkpoint STEP or --all-checkpoints, not both")
+    run = RunDir(args.run_dir).require_run("")
+    steps = verified_steps(run.checkpoints) if args.all_checkpoints else [args.checkpoint]
+    check(bool(steps), f"{run}: no complete checkpoint to score")
+    device, out = _device(args.device), []
+    for step in steps:
+        em = from_run(args.run_dir, step)
+        result = {"step": step, **evaluate(em, todo, args.limit, settings, device,
+                                           args.batch_size, not args.no_progress)}
+        run.write_json(file_name("eval", step), result)
+        out.append(result)
+        print(f"step {step}: " + ", ".join(f"{r['task']} {r['metric']} {r['value']:.2f}"
+                                           for r in result["results"]), file=sys.stderr)
+    if args.json:
+        print(json.dumps(out, indent=2))
 
 
 def _run_config(run_dir: str):

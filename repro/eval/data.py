@@ -43,6 +43,9 @@ SETS = {
     "in_domain_cloze": ShippedFile("data", "eval/in_domain_cloze/books_val_cloze.jsonl.xz",
                                    "563db23882b228920e873ed0e9cfa179e903d576434323806bc070f28d7f53c0",
                                    1000),
+    # GLUE's SST-2 dev set as repro.data.glue ships it (header + 872 sentences)
+    "sst2_dev": ShippedFile("data", "glue/SST-2/dev.tsv.xz",
+                            "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0", 873),
     "wikitext2_test": ShippedFile("assets", "wikitext-2/test.txt",
                                   "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
                                   4358),

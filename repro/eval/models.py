@@ -30,9 +30,10 @@ def text_tokenizer(name: str, vocab_size: int, what: str):
     return tok
 
 
-def from_run(run_dir) -> EvalModel:
+def from_run(run_dir, step: int | None = None) -> EvalModel:
+    """The run's newest verified checkpoint, or the one of `step`."""
     from ..checkpoint import load_model
-    model, cfg, path = load_model(run_dir)
+    model, cfg, path = load_model(run_dir, step=step)
     check(cfg.data.kind == "text", f"{run_dir}: a {cfg.data.kind} model; the evaluations here "
                                    f"score text (an image model's measure is its linear probe)")
     tok = text_tokenizer(cfg.data.tokenizer, cfg.model.vocab_size, str(run_dir))

@@ -197,6 +197,18 @@ def perplexity(setup: Setup, task, text: str, shots: int, limit: int) -> list[di
                 per="lm-evaluation-harness word (re.split(r'\\s+') of the original text)", **extra)]
 
 
+def sentiment_very(text: str) -> list[data.Choice]:
+    """GPT-1 §5 (Zero-shot Behaviors): "we append the token very to each example and restrict
+    the language model's output distribution to only the words positive and negative". Our
+    reading: the GLUE sentence without its trailing space, then " very"; the candidates
+    " negative" (label 0) and " positive" (label 1), each scored whole (the sum of its tokens'
+    log-probabilities: the word's probability, also if a tokenizer splits it)."""
+    from ..data.glue import parse
+    split = parse("sst2", text, "SST-2 dev.tsv")
+    return [data.Choice(sentence.rstrip() + " very", ("negative", "positive"), int(label))
+            for sentence, label in zip(split.segments[0], split.labels)]
+
+
 # ---- readers and the dispatcher --------------------------------------------------------------
 READERS = {
     "passages": lambda texts, task: data.passages(texts[0]),
@@ -204,6 +216,7 @@ READERS = {
     "lines": lambda texts, task: texts[0],
     "raw": lambda texts, task: texts[0],
     "cbt": lambda texts, task: cbt_choices(task.rules, data.cbt(texts[0])),
+    "sst2_very": lambda texts, task: sentiment_very(texts[0]),
 }
 
 

@@ -70,6 +70,10 @@ TASKS = {t.name: t for t in (
     Task("piqa", "choice", "PIQA (dev, 1,838): goal, then each solution; K-shot; the higher "
          "per-token log-likelihood wins", "piqa", sets=("piqa_dev", "piqa_dev_labels"),
          kshot="choice"),
+    Task("sst2_zeroshot", "choice", "SST-2 dev (872), GPT-1 §5's zero-shot heuristic: the "
+         "sentence + \" very\", then \" positive\" vs \" negative\"; the likelier word wins",
+         "sst2_very", sets=("sst2_dev",), file_hint="SST-2 dev.tsv of GLUE (sentence<TAB>label)",
+         choice_score="sum"),
     Task("wikitext2", "perplexity", "WikiText-2 test (245,569 tokens with <eos>): de-tokenized, "
          "strided windows, perplexity per original token", "lines", sets=("wikitext2_test",),
          file_hint="wiki.test.tokens of WikiText-2 (v1, tokenized)", rules="wikitext"),
