@@ -50,7 +50,7 @@ def test_transfer_layers_is_validated_and_recorded(tmp_path):
     init = fake_pretraining_run(runs)
     base = ["gpt1", "finetune", "--task", "rte", "--out", runs, "--no-progress", "--no-report"]
     for k, expected in (("3", "--transfer-layers 3: the model has 2 blocks; choose 0"),
-                        ("-1", "--transfer-layers -1: the model has 2 blocks")):
+                        ("-1", "--transfer-layers -1: must not be negative")):
         code, out, err = main(*base, "--init", init, "--transfer-layers", k)
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and lines[0].startswith(f"repro: error: {expected}")
