@@ -24,6 +24,7 @@ CHOICES = {  # field -> allowed values; validated in one place
     "train.device": ("auto", "cpu", "cuda"),
     "train.compile_mode": ("default", "reduce-overhead", "max-autotune"),
     "train.loss_impl": ("standard", "cce"),
+    "train.log_with": ("none", "tensorboard", "wandb", "mlflow", "all"),
     "data.kind": ("text", "images", "addition"),
     "data.tokenizer": ("gpt2", "gpt1", "char", "palette"),
 }
@@ -115,6 +116,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     sample_tokens: int = 200         # length of the text sample written to the report (0: none)
+    log_with: str = "none"           # experiment tracker(s) beside metrics.jsonl, through
+                                     # Accelerate; all: every one installed
 
 
 @dataclass

@@ -17,8 +17,8 @@ from repro.cli import main
 _build = repro.trainer.build_accelerator
 
 
-def build_accelerator(cfg):
-    acc = _build(cfg)
+def build_accelerator(cfg, **options):
+    acc = _build(cfg, **options)
     # Both shared states: every AcceleratorState() re-reads PartialState's.
     PartialState._shared_state["distributed_type"] = DistributedType.FSDP
     AcceleratorState._shared_state["distributed_type"] = DistributedType.FSDP

@@ -64,6 +64,7 @@ def test_activation_checkpointing_same_loss_and_gradients_less_saved():
     (["train.compile_mode=reduce-overhead"], "applies to a compiled model"),
     (["train.loss_impl=liger"], "train.loss_impl='liger' is not one of"),
     (["train.activation_checkpointing=maybe"], "expected bool"),
+    (["train.log_with=neptune"], "train.log_with='neptune' is not one of"),
 ])
 def test_options_are_validated(pairs, message):
     from repro.config import Config

@@ -126,22 +126,29 @@ def main(paper: str, argv: list[str]) -> None:
 def run_training(spec, cfg, args, run) -> dict:
     if not args.no_progress:
         print("repro: starting (importing torch and accelerate)", file=sys.stderr)
+    from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
     from ..eval.end_of_run import finish
     from ..rundir import RunDir, run_id
     from ..spec import run_group
     from ..trainer import Trainer, build_accelerator
-    acc = build_accelerator(cfg)
+    from ..trainer.setup import accelerator_options
+    from ..trainer.trackers import finish_trackers, require_trackers
+    require_trackers(cfg.train.log_with)   # refused before anything is created
+    # The processes first (the state Accelerator shares), so that the run folder exists when
+    # the Accelerator is built: its trackers write into it.
+    state = PartialState(cpu=accelerator_options(cfg)["cpu"])
     created, new_folders = run is None, []
     if created:  # the main process creates the folder; every rank uses its name
         name = [None]
-        if acc.is_main_process:
+        if state.is_main_process:
             group = Path(args.out) / run_group(spec, cfg.size, cfg.scale)
             new_folders = [p for p in (group, *group.parents) if not p.exists()]
             name[0] = str(RunDir.create(group, run_id(cfg.train.seed, args.overrides)))
         broadcast_object_list(name)
         run = RunDir(name[0])
+    acc = build_accelerator(cfg, project_dir=run.path)
     # Taken outside the try: a lock refused because another run holds it is not ours to remove.
     lock = run.lock().__enter__() if acc.is_main_process else None
     log = (lambda m: print(m, file=sys.stderr)) if acc.is_main_process else (lambda m: None)
@@ -156,6 +163,7 @@ def run_training(spec, cfg, args, run) -> dict:
         trainer.start()
         summary = trainer.fit(progress=not args.no_progress)
     except BaseException:
+        finish_trackers(acc)   # closed before a failed start's folder is removed
         if lock:
             lock.__exit__(None, None, None)
             lock = None
@@ -169,6 +177,7 @@ def run_training(spec, cfg, args, run) -> dict:
                     break
         raise
     finally:
+        finish_trackers(acc)
         if lock:
             lock.__exit__(None, None, None)
     summary["is_main"] = acc.is_main_process

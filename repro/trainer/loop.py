@@ -38,6 +38,7 @@ from .setup import (CUDA_GRAPH_MODES, build_accelerator, build_optimizer, build_
 from .signals import StopRequested
 from .state import Checkpointing
 from .steplog import StepLog
+from .trackers import log_row, start_trackers
 
 
 class Trainer(Checkpointing):
@@ -51,7 +52,7 @@ class Trainer(Checkpointing):
         self.log = log
         self.end_of_run = end_of_run
         status = status or (lambda m: None)
-        self.acc = accelerator or build_accelerator(cfg)
+        self.acc = accelerator or build_accelerator(cfg, project_dir=run.path)
         self.is_main = self.acc.is_main_process
         torch.manual_seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
@@ -168,9 +169,11 @@ class Trainer(Checkpointing):
     # ---- the loop ---------------------------------------------------------------------
     def start(self) -> None:
         """Write what the run is before its first step: config.json, and env.json (a resume
-        keeps the first start's environment and adds its own under "resumed")."""
+        keeps the first start's environment and adds its own under "resumed"); start the
+        trackers of train.log_with."""
         if not self.is_main:
             return
+        start_trackers(self.acc, self.run, self.cfg.to_dict(), self.step)
         self.run.write_json(RunDir.CONFIG, self.cfg.to_dict())
         env = environment(self.device_name, self.cfg.train.seed, self.world)
         if self.step and (self.run / RunDir.ENV).is_file():
@@ -201,7 +204,7 @@ class Trainer(Checkpointing):
         bar = tqdm(total=self.plan.total_steps, initial=self.step, dynamic_ncols=True,
                    disable=not (progress and self.is_main),
                    desc=f"{self.cfg.paper}-{self.cfg.scale}")
-        return StepLog(metrics, bar)
+        return StepLog(metrics, bar, track=lambda row: log_row(self.acc, row))
 
     def _one_step(self, cadence: Cadence, stop: StopRequested,
                   steps: StepLog) -> tuple[Due, Agreement]:

@@ -7,10 +7,12 @@ import torch
 from ..config import Config
 from ..errors import ReproError
 from ..schedule import BatchPlan, lr_multiplier
+from .trackers import require_trackers
 
 
-def build_accelerator(cfg: Config):
-    from accelerate import Accelerator
+def accelerator_options(cfg: Config) -> dict:
+    """Accelerator's cpu and mixed_precision for the run, or ReproError: checked before
+    anything is created."""
     want = cfg.train.device
     if want == "cuda" and not torch.cuda.is_available():
         raise ReproError("--device cuda: no CUDA device is visible; use --device cpu")
@@ -20,11 +22,21 @@ def build_accelerator(cfg: Config):
         precision = "bf16" if not cpu and torch.cuda.is_bf16_supported() else "fp32"
     if cpu and precision != "fp32":
         raise ReproError(f"train.precision={precision} needs a GPU; use fp32 on CPU")
-    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
-    if not cpu:
+    mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+    return {"cpu": cpu, "mixed_precision": mixed}
+
+
+def build_accelerator(cfg: Config, project_dir=None):
+    """The run's Accelerator; with train.log_with, its trackers write under project_dir (the
+    run folder: repro.trainer.trackers)."""
+    from accelerate import Accelerator
+    options = accelerator_options(cfg)
+    if not options["cpu"]:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    return Accelerator(cpu=cpu, mixed_precision=mp)
+    names = require_trackers(cfg.train.log_with)
+    return Accelerator(**options, log_with=names or None,
+                       project_dir=str(project_dir) if project_dir else None)
 
 
 def param_groups(model, weight_decay: float, decay_embeddings: bool = True) -> list[dict]:
