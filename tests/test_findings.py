@@ -4,6 +4,7 @@ loss (Figure 3), and the rule that turns intervals into a verdict."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -155,3 +156,29 @@ def test_eval_scores_each_checkpoint_into_its_own_file(tmp_path):
     copy = run.copy_evidence(tmp_path / "evidence", "abc")
     assert sorted(p.name for p in copy.glob("eval-*.json")) == ["eval-40.json", "eval-80.json"]
     assert not list(copy.rglob("*.pt"))
+
+
+# ---- iGPT Figure 3: the probe of each checkpoint -------------------------------------------
+def test_probe_of_each_checkpoint_of_a_tiny_image_run(tmp_path):
+    from repro import checkpoint
+    from repro.spec import resolve
+    from repro.step_scores import read_all
+    from repro_papers import PAPERS
+    cfg = resolve(PAPERS["igpt"], None, "tiny")
+    run = RunDir.create(tmp_path / "igpt-tiny", "20260101-000000-s0-da39a3")
+    run.write_json(RunDir.CONFIG, cfg.to_dict())
+    for step in (10, 20):
+        torch.manual_seed(step)
+        state = build_model(cfg.model).state_dict()     # iGPT's head starts at zero: uniform
+        if step == 20:
+            state["lm_head.weight"] = torch.randn_like(state["lm_head.weight"])
+        checkpoint.save(run.checkpoints, step, {"model": state, "config": cfg.to_dict()})
+    code, out, err = main("probe", run.path, "--all-checkpoints", "--device", "cpu", "--json")
+    assert code == 0, err
+    points = read_all(run, "probe")
+    assert list(points) == [10, 20] and [r["step"] for r in json.loads(out)] == [10, 20]
+    for p in points.values():
+        assert 0 <= p["probe_test_accuracy"] <= 1 and len(p["probe_val_accuracy_per_layer"]) == 2
+    # a zero head predicts the uniform distribution over the palette; a random one does worse
+    assert points[10]["val_loss"] == pytest.approx(math.log(cfg.model.vocab_size), abs=1e-6)
+    assert points[20]["val_loss"] > points[10]["val_loss"] + 0.1

@@ -27,6 +27,8 @@ VERBS = {  # verb -> (module under repro.cli, what it does)
     "bench": ("bench", "training-step throughput against the Hugging Face peers; --largest: "
                        "the largest size that trains on this GPU"),
     "tokenize": ("tokenize", "token ids of a text"),
+    "probe": ("probe", "iGPT's linear probe of an image run's checkpoints, beside their "
+                       "validation loss (iGPT Figure 3)"),
 }
 PAPER_VERBS = {"finetune": ("finetune", "fine-tune a run on a downstream task")}
 
