@@ -37,7 +37,9 @@ class RunDir:
     CHECKPOINTS, LOCK, EVIDENCE_MARK = "checkpoints", ".lock", "EVIDENCE.json"
     SAMPLE, SAMPLES, HELDOUT, PROBE, PALETTE, EVAL = (
         "sample.txt", "samples.png", "heldout.json", "probe.json", "palette.npy", "eval.json")
-    EVIDENCE = (CONFIG, ENV, METRICS, SUMMARY, HELDOUT, PROBE, SAMPLE, SAMPLES, EVAL)  # a copy
+    DEV_PREDICTIONS = "dev_predictions.json"   # a fine-tuning run's per-example dev answers
+    EVIDENCE = (CONFIG, ENV, METRICS, SUMMARY, HELDOUT, PROBE, SAMPLE, SAMPLES, EVAL,
+                DEV_PREDICTIONS)  # a copy
     EVIDENCE_GLOBS = ("eval-*.json", "probe-*.json")   # per checkpoint, small: copied too
 
     def __init__(self, path):

@@ -88,6 +88,25 @@ def test_metrics_on_a_hand_computed_case():
     assert metrics.pearson([1, 1, 1], [1, 2, 3]) == 0.0
 
 
+@pytest.mark.parametrize("task,counts,majority", [
+    # dev label counts of the shipped files; the all-majority scores follow from them
+    ("sst2", [428, 444], {"accuracy": 444 / 872}),
+    ("cola", [322, 721], {"matthews": 0.0}),
+    ("mrpc", [129, 279], {"f1": 2 * 279 / (2 * 279 + 129), "accuracy": 279 / 408}),
+    ("rte", [146, 131], {"accuracy": 146 / 277}),                  # entailment (id 0) leads
+    ("stsb", None, {"pearson": 0.0, "spearman": 0.0}),            # the mean: no correlation
+])
+def test_majority_baselines_from_the_shipped_dev_files(task, counts, majority):
+    from repro.transfer.baselines import baselines
+    labels = glue.load_task(task)["dev"].labels
+    if counts:
+        assert np.bincount(labels).tolist() == counts
+    b = baselines(task, labels)
+    assert b["majority"] == pytest.approx(majority)
+    assert b["chance"] == ({"accuracy": 0.5} if "accuracy" in majority else {})
+    assert b["majority_label"] == {"rte": "entailment", "stsb": None}.get(task, "1")
+
+
 def test_metrics_agree_with_sklearn_and_scipy():
     from scipy.stats import pearsonr, spearmanr
     from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
@@ -212,6 +231,10 @@ def test_tiny_rte_runs_on_cpu_and_writes_its_run_and_report(tiny_rte):
     last_dev = [r["dev"] for r in rows if "dev" in r][-1]
     assert last_dev == summary["dev"] and (run / RunDir.ENV).is_file()    # after the last epoch
     assert (summary["dev"]["accuracy"] * 32).is_integer()                 # k of the 32 dev pairs
+    saved = run.read_json(RunDir.DEV_PREDICTIONS)                         # what intervals resample
+    gold = glue.load_task("rte")["dev"].labels[:32]
+    assert saved["dev_examples"] == 32 and set(saved["predictions"]) <= {0, 1}
+    assert metrics.accuracy(saved["predictions"], gold) == summary["dev"]["accuracy"]
     report = root / "reports" / "gpt1-finetune-tiny.md"
     assert f"report: {report}" in err
     text = report.read_text()
@@ -276,15 +299,21 @@ def test_report_sets_the_three_arms_beside_table_5(tmp_path):
     ours = {k: 100 * s["dev"]["accuracy"] for k, s in zip(("pre", "lm0", "random"), summaries)}
     rte_row = next(line for line in text.splitlines() if line.startswith("| rte | accuracy | ")
                    and "56 | 54.4 | 53.8" in line)
-    cells = [c.strip() for c in rte_row.split("|")[3:6]]
-    assert cells == [f"{ours[k]:.1f} (n=1)" for k in ("pre", "lm0", "random")]
+    cells = [c.strip() for c in rte_row.split("|")[4:7]]
+    first = np.bincount(glue.load_task("rte")["dev"].labels[:32])       # the tiny scale's dev
+    assert rte_row.split("|")[3].strip() == f"{100 * first.max() / 32:.1f} (all entailment)"
+    assert [c.split(" — ")[0] for c in cells] == [f"{ours[k]:.1f} (n=1)" for k in
+                                                   ("pre", "lm0", "random")]
     assert "gpt1 tiny run 20260101-000000-s0-da39a3" in text and "val loss" in text
-    beats = ours["pre"] > ours["random"]
-    assert f"random init on average? {'Yes' if beats else 'No'}**: {ours['pre']:.1f} vs " \
-           f"{ours['random']:.1f}" in text
     assert "stopped by SIGTERM at step 2 of 6" in text
     doc = json.loads((reports / "gpt1-finetune-tiny.json").read_text())
-    assert doc["ablation"]["yours"]["compare_pretraining"]["tasks"] == ["rte"]
+    pre = [r for r in doc["ablation"]["yours"]["comparisons"] if r["task"] == "rte"]
+    assert len(pre) == 2 and "paired bootstrap" in pre[0]["difference (95% interval)"]
+    assert pre[0]["difference (95% interval)"].startswith(f"{ours['pre'] - ours['random']:+.1f} [")
+    low, high = (float(x) for x in pre[0]["difference (95% interval)"].split("[")[1].split("]")[
+        0].split(", "))
+    words = "no detectable difference" if low <= 0 <= high else "higher"
+    assert words in pre[0]["verdict"] and f"**{pre[0]['verdict']}**" in text
     # evidence: --add copies a finished run, --reference reports from the evidence alone
     ref = tmp_path / "ref"
     code, out, err = main("report", "gpt1", "--finetune", "--scale", "tiny", "--runs", runs,

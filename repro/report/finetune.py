@@ -8,7 +8,9 @@ A run belongs to one of three arms, by how it differs from the paper's recipe:
 - random_init: an untrained transformer of the same shape, the recipe as is.
 Any other change is listed with the runs and averaged nowhere. Per task and arm the numbers are
 the mean and spread over distinct seeds (the newest finished run of a seed); a run stopped
-before its end is listed as stopped and averaged nowhere.
+before its end is listed as stopped and averaged nowhere. Every score sits beside its task's
+majority-class baseline (and chance, for accuracy), and every comparison is signed with a 95%
+interval (report/finetune_stats.py, report/intervals.py).
 """
 from __future__ import annotations
 
@@ -16,12 +18,15 @@ import json
 import time
 from pathlib import Path
 
+from ..data.glue import TASKS
 from ..errors import ReproError
 from ..rundir import RunDir, git_commit
 from ..transfer.recipe import FinetuneRecipe, differences, finetune_group, recipe_rows
-from .finetune_results import ablation, compare, results_rows, seed_values, verdicts
+from . import finetune_stats as fs
+from .finetune_results import ablation, arm_names, results_rows, seed_runs, seed_values
 from .runs import REFERENCE, YOURS, copy_runs, damaged, gather, nowhere
 from .tables import md_table
+
 
 def load_finetune_runs(folder: Path, origin: str) -> list[dict]:
     """The fine-tuning runs under folder that have a summary (finished or stopped)."""
@@ -33,12 +38,14 @@ def load_finetune_runs(folder: Path, origin: str) -> list[dict]:
         try:
             config, summary = run.read_json(RunDir.CONFIG), run.read_optional(RunDir.SUMMARY)
             env = run.read_optional(RunDir.ENV) or {}
+            predictions = run.read_optional(RunDir.DEV_PREDICTIONS)   # None: an older run
         except ReproError as e:
             runs.append(damaged(d, e))   # not evidence, and the user is told
             continue
         if summary is None or "recipe" not in config:
             continue
-        runs.append({"dir": d, "origin": origin, "config": config, "summary": summary, "env": env})
+        runs.append({"dir": d, "origin": origin, "config": config, "summary": summary, "env": env,
+                     "predictions": predictions})
     return runs
 
 
@@ -99,7 +106,9 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
     recipe = spec.finetune.recipe
     for r in runs:
         r["arm"] = arm_of(r, recipe)
-    values = seed_values(runs)
+    by_seed = seed_runs(runs)
+    values, evidence = seed_values(by_seed), fs.task_evidence(by_seed)
+    cells = {k: fs.arm_cell(rs, TASKS[k[1]].metrics[0]) for k, rs in by_seed.items()}
     shown = sorted(runs, key=lambda r: (r["origin"] != REFERENCE, r["config"]["task"],
                                         r["arm"], r["config"]["seed"], r["dir"].name))
     inits = pretraining_rows(shown)
@@ -111,24 +120,25 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
              f"- reproduce: `python -m repro {spec.name} finetune --task TASK --scale {scale} "
              f"--seed S` (arms: `--set lm_coef=0`, `--init random`)\n",
              "## Results on the GLUE dev sets (×100; mean ± std [min, max] over seeds)\n",
-             md_table(results_rows(spec, scale, values)),
+             "Beside each score, the task's trivial baselines, computed from its dev labels: the "
+             "majority class predicted for every example, and chance (1 / classes) for accuracy. "
+             "A headline score whose 95% interval against the majority baseline does not lie "
+             "above it is flagged.\n",
+             md_table(results_rows(spec, scale, values, cells, evidence)),
              "## What pre-training the models had\n", md_table(inits)]
     json_out = {"paper": spec.name, "scale": scale, "stem": stem,
                 "generated": time.strftime("%Y-%m-%d %H:%M"), "report_commit": git_commit(),
                 "values": {"/".join(map(str, k)): v for k, v in values.items()}, "ablation": {}}
     for origin in (REFERENCE, YOURS):
-        rows, numbers = ablation(spec, values, origin)
+        rows = ablation(spec, values, cells, evidence, origin)
         if not rows:
             continue
         title = "reference evidence" if origin == REFERENCE else "your runs"
-        used = {json.dumps(r["config"]["init"], sort_keys=True) for r in shown
-                if r["origin"] == origin and r["arm"] == "recipe"}
+        compared, table = fs.comparison_section(arm_names(recipe), by_seed, cells, evidence,
+                                                origin)
         lines += [f"## Ablation ({title}): auxiliary LM loss and pre-training (paper Table 5)\n",
-                  md_table(rows),
-                  *[v + "\n" for v in verdicts(spec, numbers, [json.loads(u) for u in sorted(used)])]]
-        json_out["ablation"][origin] = {"rows": rows, "compare_pretraining": compare(
-            numbers, "recipe", "random_init"), "compare_aux_lm": compare(numbers, "recipe",
-                                                                          "no_aux_lm")}
+                  md_table(rows), *compared]
+        json_out["ablation"][origin] = {"rows": rows, "comparisons": table}
     if spec.finetune.ablation_note:
         lines.append(f"The paper: {spec.finetune.ablation_note}\n")
     lines += ["## Recipe: paper value → these runs\n",

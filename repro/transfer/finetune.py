@@ -3,8 +3,9 @@ trainer's parameter groups, the recipe's linear warmup and decay counted in upda
 loss plus lambda times the LM loss, gradient clipping, the dev set scored after every epoch.
 
 A run folder gets config.json and env.json before the first step, metrics.jsonl as it goes
-(losses every few steps, dev metrics after each epoch) and summary.json at the end: the dev
-metrics after the last epoch (no model selection on dev: the dev set is our test set). A
+(losses every few steps, dev metrics after each epoch) and at the end dev_predictions.json (the
+prediction for each dev example, which the report's intervals resample) and summary.json: the
+dev metrics after the last epoch (no model selection on dev: the dev set is our test set). A
 SIGTERM/SIGINT stops at the next step; summary.json then says where it stopped and has no
 final metrics.
 """
@@ -90,8 +91,8 @@ class Finetuner:
         return loss_task.detach(), None if lm_loss is None else lm_loss.detach()
 
     @torch.no_grad()
-    def evaluate(self) -> dict:
-        """GLUE's metrics of the task on the dev set."""
+    def evaluate(self) -> tuple[dict, np.ndarray]:
+        """GLUE's metrics of the task on the dev set, and the prediction for each example."""
         dev = self.data["dev"]
         self.model.eval()
         pred = np.zeros(len(dev), dtype=np.float32 if self.regression else np.int64)
@@ -102,7 +103,7 @@ class Finetuner:
             out = out.float()
             pred[items] = (out.squeeze(-1) if self.regression else out.argmax(-1)).cpu().numpy()
         self.model.train()
-        return score(self.metric_names, pred, dev.labels)
+        return score(self.metric_names, pred, dev.labels), pred
 
     def fit(self, progress: bool = True, label: str = "finetune") -> dict:
         metrics = MetricsLog(self.run / RunDir.METRICS)
@@ -133,7 +134,7 @@ class Finetuner:
                         break
                 if stopped:
                     break
-                dev = self.evaluate()
+                dev, predictions = self.evaluate()
                 metrics.write({"step": step, "epoch": epoch + 1, "dev": dev})
                 self.log(f"epoch {epoch + 1}/{self.recipe.epochs}: dev "
                          + ", ".join(f"{k} {100 * v:.2f}" for k, v in dev.items()))
@@ -152,5 +153,12 @@ class Finetuner:
                            status=f"stopped by {stopped} at step {step} of {self.total_steps}")
         else:
             summary.update(completed=True, status="finished", dev=dev)
+            self.run.write_json(RunDir.DEV_PREDICTIONS, {"dev_examples": len(predictions),
+                                                         "predictions": _plain(predictions)})
         self.run.write_json(RunDir.SUMMARY, summary)
         return summary
+
+
+def _plain(pred: np.ndarray) -> list:
+    """Class ids as ints; regression scores to 4 decimals (GLUE's gold has 3): small JSON."""
+    return [round(float(p), 4) for p in pred] if pred.dtype.kind == "f" else pred.tolist()

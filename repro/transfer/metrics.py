@@ -42,6 +42,8 @@ def matthews(pred, gold) -> float:
 
 def pearson(pred, gold) -> float:
     p, g = _pair(pred, gold)
+    if p.min() == p.max() or g.min() == g.max():   # a constant: 0 exactly, not rounding noise
+        return 0.0
     p, g = p.astype(np.float64) - p.mean(), g.astype(np.float64) - g.mean()
     denominator = np.sqrt((p * p).sum() * (g * g).sum())
     return float((p * g).sum() / denominator) if denominator else 0.0
