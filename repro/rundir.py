@@ -35,9 +35,9 @@ CHECKPOINT_PATTERN = "ckpt-*.pt"
 class RunDir:
     CONFIG, ENV, METRICS, SUMMARY = "config.json", "env.json", "metrics.jsonl", "summary.json"
     CHECKPOINTS, LOCK, EVIDENCE_MARK = "checkpoints", ".lock", "EVIDENCE.json"
-    SAMPLE, SAMPLES, HELDOUT, PROBE, PALETTE, EVAL = (
-        "sample.txt", "samples.png", "heldout.json", "probe.json", "palette.npy", "eval.json")
-    DEV_PREDICTIONS = "dev_predictions.json"   # a fine-tuning run's per-example dev answers
+    SAMPLE, SAMPLES, HELDOUT, PROBE, PALETTE, EVAL, DEV_PREDICTIONS = (   # the last: fine-
+        "sample.txt", "samples.png", "heldout.json", "probe.json", "palette.npy", "eval.json",
+        "dev_predictions.json")                 # tuning's per-example dev answers (intervals)
     EVIDENCE = (CONFIG, ENV, METRICS, SUMMARY, HELDOUT, PROBE, SAMPLE, SAMPLES, EVAL,
                 DEV_PREDICTIONS)  # a copy
     EVIDENCE_GLOBS = ("eval-*.json", "probe-*.json")   # per checkpoint, small: copied too
