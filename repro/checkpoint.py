@@ -93,15 +93,25 @@ def load_latest(ckpt_dir: Path, log=print) -> tuple[dict, Path]:
         why = "" if verified(path) else "incomplete or corrupt (checksum mismatch)"
         if not why:
             try:
-                return torch.load(path, map_location="cpu", weights_only=False), path
-            except Exception as e:   # noqa: BLE001 - damaged before its sidecar was written
-                why = f"unreadable though its checksum matches ({str(e).splitlines()[0][:80]})"
+                return _read(path), path
+            except ReproError as e:
+                why = str(e)
         if i + 1 < len(candidates):
             log(f"checkpoint {path.name} is {why}; falling back to the previous one")
         elif i == 0:
             raise ReproError(f"{path}: the only checkpoint is {why}")
     raise ReproError(f"every checkpoint in {ckpt_dir} is damaged (the oldest, "
                      f"{candidates[-1].name}, is {why})")
+
+
+def _read(path: Path) -> dict:
+    """torch.load, or ReproError for a file damaged before its sidecar was written (a copy cut
+    short and then sealed): its checksum matches, its contents do not load."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:   # noqa: BLE001 - PytorchStreamReader, EOFError, unpickling, ...
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ReproError(f"unreadable though its checksum matches ({first[:80]})") from None
 
 
 def step_of(path: Path) -> int:
@@ -120,7 +130,10 @@ def load_step(ckpt_dir: Path, step: int) -> tuple[dict, Path]:
         have = ", ".join(map(str, verified_steps(ckpt_dir))) or "none"
         raise ReproError(f"--checkpoint {step}: no complete checkpoint of step {step} in "
                          f"{ckpt_dir} (steps there: {have})")
-    return torch.load(path, map_location="cpu", weights_only=False), path
+    try:
+        return _read(path), path
+    except ReproError as e:
+        raise ReproError(f"{path}: {e}") from None
 
 
 def load_model(run_dir, log=lambda m: print(f"repro: {m}", file=sys.stderr),
