@@ -125,6 +125,8 @@ CASES = [  # (id, argv, expected text); {name} is a path of `places`
     ("train-out-run", ["chargpt", "--out", "{run}", "--no-report"], "--out {run}: is a run folder"),
     ("train-steps-long", ["chargpt", "--steps", LONG], "--steps 999999999999... (5,000 characters)"
                                                        ": too long for a number"),
+    ("train-report-dir-file", ["chargpt", "--report-dir", "{files}/empty.txt"],
+     "--report-dir {files}/empty.txt: {files}/empty.txt is a file, not a folder"),
     ("train-resume-finetune-run", ["gpt1", "--resume", "{finetune_run}"],
      "a fine-tuning run: it cannot be resumed"),
     # eval
@@ -184,6 +186,8 @@ CASES = [  # (id, argv, expected text); {name} is a path of `places`
      "--out {files}/empty.txt: {files}/empty.txt is a file"),
     ("finetune-transfer-negative", ["gpt1", "finetune", "--task", "rte", "--transfer-layers",
                                     "-2"], "--transfer-layers -2: must not be negative"),
+    ("finetune-report-dir-in-run", ["gpt1", "finetune", "--task", "rte", "--report-dir",
+                                    "{run}/reports"], "--report-dir {run}/reports: is inside"),
     # report
     ("report-out-file", ["report", "gpt2", "--runs", "runs", "--out", "{files}/empty.txt"],
      "--out {files}/empty.txt: {files}/empty.txt is a file"),

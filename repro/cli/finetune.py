@@ -106,6 +106,8 @@ def main(paper: str, argv: list[str]) -> None:
     ft = spec.finetune
     args = parser(paper, ft.tasks).parse_args(argv)
     output_folder(args.out, "--out")   # before any model is loaded or folder made
+    if not args.no_report:
+        output_folder(args.report_dir, "--report-dir")
     if args.no_progress:
         os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
     from ..transfer.recipe import apply_overrides

@@ -97,6 +97,8 @@ def main(paper: str, argv: list[str]) -> None:
     overrides = args.overrides + flag_overrides(args)
     if not args.resume:   # before anything is resolved, built or written
         output_folder(args.out, "--out")
+    if not (args.no_report or args.dry_run):
+        output_folder(args.report_dir, "--report-dir")
     if args.resume:
         run, cfg = resume_config(spec, Path(args.resume), overrides)
     else:
