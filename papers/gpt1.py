@@ -11,7 +11,7 @@ GPT-1 on the shipped books corpus (BooksCorpus-style novels), about 2 minutes on
 """
 from repro.config import (Config, DataConfig, ModelConfig, OptimConfig, ScheduleConfig,
                           TrainConfig)
-from repro.spec import PaperSpec, Scale, inferred
+from repro.spec import Finding, PaperSpec, Scale, inferred
 from repro.transfer.recipe import (FinetuneRecipe, FinetuneScale, FinetuneSpec,
                                    TaskResult)
 
@@ -163,6 +163,15 @@ SPEC = PaperSpec(
           "online": "bookcorpus; --set data.dataset=bookcorpus"},
     published_params={"base": ("117M (GPT-2 paper Table 2)", "")},
     finetune=FINETUNE,
+    findings=(   # FACTS.md §1.5; tested in the fine-tuning report (reports/gpt1-finetune-*.md)
+        Finding("layers_transferred", "transferring more pre-trained layers improves accuracy: "
+                "'each layer in the pre-trained model contains useful functionality'; full "
+                "transfer is up to 9 points above embeddings only on MultiNLI",
+                "§5 'Impact of number of layers transferred', Figure 2 (left)"),
+        Finding("zero_shot_over_training", "heuristic zero-shot scores (SST-2: the sentence + "
+                "'very', then 'positive' vs 'negative') rise steadily over pre-training updates",
+                "§5 'Zero-shot Behaviors', Figure 2 (right)"),
+    ),
     report_notes=(
         "Tokenizer: GPT-1's own front end (ftfy, its standardisation, spaCy's English tokenizer, "
         "lower case, BPE). Measured on the books validation split (`python tools/gpt1_unk_rate.py`): "

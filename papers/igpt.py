@@ -15,7 +15,7 @@ linear probe whose layer is chosen on the validation split.
 """
 from repro.config import (Config, DataConfig, ModelConfig, OptimConfig, ScheduleConfig,
                           TrainConfig)
-from repro.spec import PaperSpec, Reference, Scale, inferred
+from repro.spec import Finding, PaperSpec, Reference, Scale, inferred
 
 BATCH, PIXELS = 128, 32 * 32                           # §3.4; 32x32 model resolution
 WARMUP_STEPS = 9_600  # one ImageNet epoch (96% of 1.28M images / 128), D in FACTS.md §4.2
@@ -124,4 +124,9 @@ SPEC = PaperSpec(
                           "position table of 32x32 (papers/FACTS.md §4.1)"),
         "xl": ("6801M", "published with a 1024-row position table; at 64x64 the table has 4096 "
                         "rows (papers/FACTS.md §4.1)")},
+    findings=(   # FACTS.md §4.4b; tested in the report when runs have probe-<step>.json
+        Finding("probe_vs_loss", "across checkpoints and sizes, lower validation generative "
+                "loss goes with higher linear-probe accuracy: 'better generative models learn "
+                "better representations'", "§4.2, Figure 3", sign=-1),
+    ),
 )

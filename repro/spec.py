@@ -71,6 +71,16 @@ class PaperSpec:
     evaluations: tuple = ()          # PaperEval rows: the paper's own evaluation numbers
     report_notes: tuple = ()         # paragraphs the report must carry (how a choice was made)
     finetune: object = None          # a repro.transfer.recipe.FinetuneSpec if the paper fine-tunes
+    findings: tuple = ()             # Finding rows: the analysis claims its reports test
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A claim of the paper's analysis that a report tests (reproduced / not / inconclusive)."""
+    name: str                        # the report section that tests it, e.g. "layers_transferred"
+    claim: str                       # the paper's claim, in a sentence
+    source: str                      # e.g. "§5, Figure 2 (left)"
+    sign: int = 1                    # +1: the claimed effect is positive; -1: negative
 
 
 @dataclass(frozen=True)

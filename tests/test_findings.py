@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -182,3 +183,99 @@ def test_probe_of_each_checkpoint_of_a_tiny_image_run(tmp_path):
     # a zero head predicts the uniform distribution over the palette; a random one does worse
     assert points[10]["val_loss"] == pytest.approx(math.log(cfg.model.vocab_size), abs=1e-6)
     assert points[20]["val_loss"] > points[10]["val_loss"] + 0.1
+
+
+# ---- the verdict rule and its statistics ---------------------------------------------------
+@pytest.mark.parametrize("lo,hi,sign,word", [
+    (0.5, 3.0, 1, "reproduced"), (-3.0, -0.5, 1, "not reproduced"), (-0.5, 3.0, 1, "inconclusive"),
+    (-0.9, -0.2, -1, "reproduced"), (0.1, 0.9, -1, "not reproduced"), (-0.3, 0.0, -1, "inconclusive"),
+    (float("nan"), float("nan"), 1, "inconclusive")])
+def test_verdict_follows_the_interval(lo, hi, sign, word):
+    from repro.report.verdict import verdict
+    assert verdict(lo, hi, sign) == word
+
+
+def test_accuracy_interval_adds_seed_spread_and_sampling_error():
+    from repro.report.verdict import accuracy_interval, difference
+    ci = accuracy_interval([60.0, 62.0, 64.0], 100)
+    # seeds: var 4 / 3; sampling: 0.62 * 0.38 / 100 * 1e4 = 23.56
+    assert ci["var"] == pytest.approx(4 / 3 + 23.56)
+    assert ci["hi"] - ci["mean"] == pytest.approx(1.959964 * math.sqrt(4 / 3 + 23.56), rel=1e-6)
+    d = difference(ci, accuracy_interval([50.0], 100))
+    assert d["diff"] == pytest.approx(12.0)
+    assert d["hi"] - d["diff"] == pytest.approx(1.959964 * math.sqrt(4 / 3 + 23.56 + 25), rel=1e-6)
+
+
+def test_spearman_matches_scipy_with_ties_and_its_interval_holds_it():
+    from scipy.stats import spearmanr
+    from repro.report.verdict import spearman, spearman_interval
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, 40).astype(float)
+    y = -x + rng.normal(0, 2, 40)
+    assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    groups = [(list(x[i:i + 8]), list(y[i:i + 8])) for i in range(0, 40, 8)]
+    ci = spearman_interval(groups, reps=300)
+    assert ci["lo"] < ci["rho"] < ci["hi"] < 0 and ci["points"] == 40 and ci["groups"] == 5
+    perfect = spearman_interval([([3.0, 2.0, 1.0], [10.0, 20.0, 30.0])] * 3, reps=50)
+    assert (perfect["rho"], perfect["lo"], perfect["hi"]) == (-1.0, -1.0, -1.0)
+
+
+# ---- the reports' sections -------------------------------------------------------------------
+def fake_finetune_run(root, task: str, k: int, seed: int, accuracy: float, n: int) -> None:
+    import dataclasses
+    from test_finetune import SPEC
+    run = RunDir.create(root / "gpt1-finetune-tiny", f"{task}-k{k}-s{seed}")
+    init = {"kind": "run", "architecture": "2x32", "params": 1, "run": "/x", "paper": "gpt1",
+            "scale": "tiny", "run_id": "r", "checkpoint": "ckpt-00000080.pt"}
+    run.write_json(RunDir.CONFIG, {"paper": "gpt1", "scale": "tiny", "task": task, "seed": seed,
+                                   "transfer_layers": k, "overrides": [], "init": init,
+                                   "recipe": dataclasses.asdict(SPEC.finetune.recipe),
+                                   "model": {"n_layer": 2}})
+    run.write_json(RunDir.SUMMARY, {"completed": True, "status": "finished", "steps": 1,
+                                    "planned_steps": 1, "dev": {"accuracy": accuracy / 100},
+                                    "dev_examples": n})
+
+
+def test_finetune_report_states_layers_and_zero_shot_findings(tmp_path):
+    from repro.report.finetune import write_finetune_report
+    from test_finetune import SPEC
+    for k, accs in ((0, (50, 52, 51)), (1, (55, 56, 57)), (2, (70, 72, 71))):
+        for seed, acc in enumerate(accs):
+            fake_finetune_run(tmp_path / "runs", "rte", k, seed, acc, 277)
+    for seed, (first, last) in enumerate(((50.0, 80.0), (52.0, 78.0))):
+        run = RunDir.create(tmp_path / "runs" / "gpt1-tiny", f"run-s{seed}")
+        for step, value in ((10, first), (20, last)):
+            run.write_json(f"eval-{step}.json", {"step": step, "results": [
+                {"task": "sst2_zeroshot", "metric": "accuracy", "shots": 0, "value": value,
+                 "n": 872}]})
+    md = write_finetune_report(SPEC, "tiny", tmp_path / "out", runs_root=tmp_path / "runs",
+                               reference_root=None).read_text()
+    assert "| rte | accuracy | " in md and "71.0 ± 1.0" in md     # the recipe arm: K = L only
+    # 20 points over 277 examples: sampling variances 71*29/277 and 51*49/277, seeds 1/3 each
+    half = 1.959964 * math.sqrt(71 * 29 / 277 + 51 * 49 / 277 + 2 / 3)
+    assert f"- **rte**: K = 2 minus K = 0: +20.0 points [{20 - half:+.1f}, {20 + half:+.1f}] " \
+           f"→ **reproduced**" in md
+    assert "- **sst2_zeroshot**: last minus first checkpoint +28.0 points" in md
+    assert "each layer in the pre-trained model contains useful functionality" in md
+    assert (tmp_path / "out" / "gpt1-finetune-tiny-layers-yours.png").stat().st_size > 1000
+    assert (tmp_path / "out" / "gpt1-finetune-tiny-zero-shot.png").stat().st_size > 1000
+    majority = "| 2 | 3 | 71.0 | [" in md
+    assert majority and "| 52.7 |" in md      # RTE dev: 146 of 277 entailment
+
+
+def test_probe_loss_section_correlates_each_runs_checkpoints(tmp_path):
+    from repro.report.probe_loss import probe_loss_section
+    from repro_papers import PAPERS
+    runs = []
+    for seed in range(3):
+        run = RunDir.create(tmp_path, f"s{seed}")
+        for step, loss, acc in ((100, 3.0, 0.30), (200, 2.5, 0.35), (300, 2.2, 0.41)):
+            run.write_json(f"probe-{step}.json", {"val_loss": loss - 0.01 * seed,
+                                                  "probe_test_accuracy": acc,
+                                                  "probe_test_images": 1000})
+        runs.append({"dir": run.path, "origin": "yours", "config": {"train": {"seed": seed}}})
+    lines, out = probe_loss_section(PAPERS["igpt"], runs, tmp_path, "igpt-small")
+    text = "\n".join(lines)
+    assert out["yours"]["verdict"] == "reproduced" and out["yours"]["spearman"]["hi"] < 0
+    assert "over 9 checkpoints of 3 runs" in text and "better generative models" in text
+    assert (tmp_path / "igpt-small-probe-vs-loss-yours.png").is_file()

@@ -16,6 +16,7 @@ from ..errors import ReproError
 from ..rundir import RunDir, git_commit
 from .markdown import render
 from .plots import plot_curves, plot_probe
+from .probe_loss import probe_loss_section
 from .runs import (REFERENCE, YOURS, copy_runs, gather, headline, load_runs, nowhere, run_row,
                    variant)
 
@@ -69,6 +70,8 @@ def write_report(spec, scale: str, size: str | None, out_dir: Path, runs_root: P
     }
     parity = _parity(parity_file, cfg.size)
     md = render(spec, cfg, result, shown, groups, parity, images)
+    found, result["findings"] = probe_loss_section(spec, shown, out_dir, stem)
+    md += "\n" + "\n".join(found) if found else ""
     (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (out_dir / f"{stem}.md").write_text(md)
     return out_dir / f"{stem}.md"

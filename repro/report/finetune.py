@@ -23,7 +23,9 @@ from ..errors import ReproError
 from ..rundir import RunDir, git_commit
 from ..transfer.recipe import FinetuneRecipe, differences, finetune_group, recipe_rows
 from . import finetune_stats as fs
+from .findings import findings_sections
 from .finetune_results import ablation, arm_names, results_rows, seed_runs, seed_values
+from .layers import transfer_of
 from .runs import REFERENCE, YOURS, copy_runs, damaged, gather, nowhere
 from .tables import md_table
 
@@ -52,6 +54,9 @@ def load_finetune_runs(folder: Path, origin: str) -> list[dict]:
 def arm_of(run: dict, recipe: FinetuneRecipe) -> str:
     diff = differences(run["config"]["recipe"], recipe)
     pretrained = run["config"]["init"]["kind"] != "random"
+    k, n_layer = transfer_of(run)
+    if k < n_layer:   # part of the pre-trained model: the layers-transferred section's runs
+        return f"layers {k} of {n_layer}" + ("" if pretrained and not diff else " (changed)")
     if not diff:
         return "recipe" if pretrained else "random_init"
     if pretrained and diff == {"lm_coef": 0.0}:
@@ -141,6 +146,9 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
         json_out["ablation"][origin] = {"rows": rows, "comparisons": table}
     if spec.finetune.ablation_note:
         lines.append(f"The paper: {spec.finetune.ablation_note}\n")
+    found, json_out["findings"] = findings_sections(spec, scale, shown, out_dir, stem, runs_root,
+                                                    reference_root)
+    lines += found
     lines += ["## Recipe: paper value → these runs\n",
               md_table(recipe_rows(spec.finetune, recipe)),
               *[f"- {what}: {why}" for what, why in spec.finetune.notes], "",
