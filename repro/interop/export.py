@@ -8,6 +8,7 @@ image run also gets preprocessor_config.json: ImageGPTImageProcessor with the ru
 Then the folder is loaded back the way a user would (AutoModelForCausalLM; ImageGPT has no
 causal-LM auto class, so its own class) and the export is refused if its logits differ.
 All of it happens in a temporary sibling of the output folder, renamed into place at the end.
+The caller may add a model card (README.md; repro.report.card writes the CLI's).
 """
 from __future__ import annotations
 
@@ -33,13 +34,18 @@ def _tokenizer(cfg):
     return tok if tok.vocab_size == cfg.model.vocab_size else None
 
 
-def export_run(run_dir, out_dir, seed: int = 0) -> dict:
+def export_run(run_dir, out_dir, seed: int = 0, card=None) -> dict:
     """Export into a temporary sibling of out_dir, check it there, and only then rename it to
-    out_dir: an interrupted or refused export leaves no folder that looks like a model."""
+    out_dir: an interrupted or refused export leaves no folder that looks like a model.
+    card: None, or a callable returning the folder's model card (anything with .save(path),
+    e.g. huggingface_hub's ModelCard), written as README.md."""
     run_dir = Path(run_dir)
     out_dir = output_folder(out_dir, "--out", whole=True)   # before the model is loaded
     model, cfg, path = load_model(run_dir)
+    readme = card() if card else None    # a card that cannot be made fails before any folder
     with whole_folder(out_dir) as tmp:
+        if readme is not None:
+            readme.save(tmp / "README.md")
         info = _write_and_check(model, cfg, run_dir, tmp, seed)
         files = sorted(p.name for p in tmp.iterdir())
     return {"run_dir": str(run_dir), "checkpoint": path.name, "out_dir": str(out_dir),

@@ -5,6 +5,15 @@ from __future__ import annotations
 from .tables import md_table
 
 
+# Why a scaled-down run's evaluations sit far from the paper's (reports and model cards)
+NOT_THE_PAPERS = (
+    "Perplexities of WikiText-2 and PTB are per original token of the tokenized file. The "
+    "paper's number is for the paper's model and data. A scaled-down run trained for several "
+    "epochs on one small corpus is confidently wrong on text unlike it (other eras, Wikipedia's "
+    "`<unk>`, WSJ's `N`): its perplexity there can be worse than a uniform guess, and its "
+    "LAMBADA accuracy is near 0, as the LAMBADA paper's baselines were.")
+
+
 def paper_value(spec, size: str, task: str, metric: str, shots: int, exact_size: bool = False):
     """(value, source, note) of the paper's table for this size, else for the paper's smallest
     size that has one (marked; not with exact_size), else (None, "", ""). A few-shot K (> 1) the
@@ -61,12 +70,7 @@ def evaluation_section(spec, cfg, shown: list[dict]) -> list[str]:
         return []
     return ["## Evaluation (the paper's own protocols, `python -m repro eval`)\n",
             "Each run's eval.json (`python -m repro eval RUN`), averaged over the seeds; "
-            "accuracies in %. Perplexities of WikiText-2 and PTB are per original token of the "
-            "tokenized file. The paper's number is for the paper's model and data. A scaled-down "
-            "run trained for several epochs on one small corpus is confidently wrong on text "
-            "unlike it (other eras, Wikipedia's `<unk>`, WSJ's `N`): its perplexity there can be "
-            "worse than a uniform guess, and its LAMBADA accuracy is near 0, as the LAMBADA "
-            "paper's baselines were.\n", md_table(rows)]
+            f"accuracies in %. {NOT_THE_PAPERS}\n", md_table(rows)]
 
 
 def paper_rows(result: dict, sizes: list, comparable: str) -> list[dict]:
