@@ -170,7 +170,8 @@ class GPT(nn.Module):
 
     # ---- forward --------------------------------------------------------------------
     def hidden_states(self, idx, return_all: bool = False):
-        """idx (B, T) -> final hidden (B, T, d) [and the output of every block if asked].
+        """idx (B, T) -> final hidden (B, T, d) [and, if asked, the residual stream before
+        ln_f at every depth: [embeddings h^0, output of block 1, ..., of block L]].
 
         With sos_token the input is shifted right behind the learned sos vector, so the
         output at t predicts idx[:, t] (iGPT predicts every pixel, the first included).
@@ -183,7 +184,7 @@ class GPT(nn.Module):
             tok = torch.cat([self.sos.to(tok.dtype).expand(B, 1, -1), tok[:, :-1]], dim=1)
         pos = self.transformer.wpe(torch.arange(T, device=idx.device))
         x = self.transformer.drop(tok + pos)
-        layers = []
+        layers = [x] if return_all else []
         # Checkpointed blocks keep only their input for the backward and run again there
         # (RNG state restored, so dropout masks repeat): about a third more compute.
         recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()

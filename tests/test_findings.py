@@ -179,7 +179,7 @@ def test_probe_of_each_checkpoint_of_a_tiny_image_run(tmp_path):
     points = read_all(run, "probe")
     assert list(points) == [10, 20] and [r["step"] for r in json.loads(out)] == [10, 20]
     for p in points.values():
-        assert 0 <= p["probe_test_accuracy"] <= 1 and len(p["probe_val_accuracy_per_layer"]) == 2
+        assert 0 <= p["probe_test_accuracy"] <= 1 and len(p["probe_val_accuracy_per_layer"]) == 3
     # a zero head predicts the uniform distribution over the palette; a random one does worse
     assert points[10]["val_loss"] == pytest.approx(math.log(cfg.model.vocab_size), abs=1e-6)
     assert points[20]["val_loss"] > points[10]["val_loss"] + 0.1

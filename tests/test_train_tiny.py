@@ -188,8 +188,8 @@ def test_demo_extras(runs, paper):
         probe = json.loads((run_dir / "probe.json").read_text())
         acc = probe["probe_val_accuracy_per_layer"]
         # 10 classes: chance is 10%; measured 20-30% per layer on these tiny runs
-        assert len(acc) == 2 and min(acc) > 0.15 and probe["probe_test_accuracy"] > 0.15
-        assert summary["probe_best_layer"] == acc.index(max(acc)) + 1   # chosen on validation
+        assert len(acc) == 3 and min(acc) > 0.15 and probe["probe_test_accuracy"] > 0.15
+        assert summary["probe_best_layer"] == acc.index(max(acc))   # chosen on validation; 0..L
         assert (probe["probe_val_images"], probe["probe_test_images"]) == (100, 2000)
         assert summary["test_loss"] > 0 and summary["val_loss_full"] > 0
         assert (run_dir / "samples.png").read_bytes()[:4] == b"\x89PNG"

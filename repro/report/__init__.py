@@ -85,7 +85,8 @@ def _images(shown: list[dict], latest: dict, out_dir: Path, stem: str) -> list[s
         shutil.copy(samples, out_dir / f"{stem}-samples.png")
         images.append(f"{stem}-samples.png")
     probes = [(f"seed {r['config']['train']['seed']}, {r['origin']}",
-               r["summary"]["probe_val_accuracy_per_layer"], r["summary"]["probe_val_se_per_layer"])
+               r["summary"]["probe_val_accuracy_per_layer"], r["summary"]["probe_val_se_per_layer"],
+               r["summary"].get("probe_first_layer", 1))
               for r in shown if "probe_val_accuracy_per_layer" in r["summary"]]
     if probes:
         images.append(plot_probe(probes, out_dir / f"{stem}-probe.png"))

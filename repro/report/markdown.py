@@ -54,11 +54,16 @@ def _probe_rows(shown: list[dict]) -> list[dict]:
         if "probe_val_accuracy_per_layer" not in s:
             continue
         row = {"run": f"seed {r['config']['train']['seed']} ({r['origin']})"}
+        first = s.get("probe_first_layer", 1)   # older runs probed blocks 1..L only
         for i, (a, e) in enumerate(zip(s["probe_val_accuracy_per_layer"],
                                        s["probe_val_se_per_layer"])):
-            row[f"L{i + 1}"] = f"{100 * a:.1f} ± {100 * e:.1f}"
+            row[f"L{i + first}"] = f"{100 * a:.1f} ± {100 * e:.1f}"
         row["best (val)"] = s["probe_best_layer"]
         row["test at best"] = f"{100 * s['probe_test_accuracy']:.1f} ± {100 * s['probe_test_se']:.1f}"
+        peak = s.get("probe_peak")
+        row["peaks in the middle?"] = "not computed (older run)" if peak is None else (
+            f"{'yes' if peak['peaks_in_middle'] else 'no'}: best − last "
+            f"{100 * peak['best_minus_last']:+.1f} vs 2 × SE {200 * peak['combined_se']:.1f}")
         rows.append(row)
     return rows
 
@@ -107,11 +112,17 @@ def render(spec, cfg, result: dict, shown: list[dict], groups: dict, parity: lis
     probes = _probe_rows(shown)
     if probes:
         out += ["### Linear probe (iGPT §2.3-2.4, §3.4)\n",
-                "Features: the mean over positions of LayerNorm(h_l) (the last layer through "
-                "ln_f). A probe per layer is trained on training-image features and scored on "
-                "the validation split (held out from the training images); the best layer is "
-                "chosen there and the test set is scored once, at that layer. Accuracies in % "
-                "± one binomial standard error.\n", md_table(probes)]
+                "Features (§2.3): n^l, the network's own norm of h^l (ln_1 of the next block, "
+                "ln_f for the last; mean-free with a gain in iGPT), averaged over positions, "
+                "for every depth l = 0 (embeddings) .. L. Per layer and L2 strength a probe is "
+                "fitted on every training image and scored on the validation split (held out "
+                "from the training images); layer and L2 are chosen there, the validation "
+                "images are folded back in for the final fit (§3.1), and the test set is "
+                "scored once. Accuracies in % ± one binomial standard error. \"Peaks in the "
+                "middle\" (§4.1) is claimed only when a middle layer beats the last by more "
+                "than twice their combined standard error. Runs from before this protocol "
+                "(no \"peaks\" entry) probed blocks 1..L with a parameter-free layer norm, "
+                "on 5,000 training images, without the fold-back.\n", md_table(probes)]
     captions = {"samples": "Top two rows: test images; bottom two rows: samples of the newest "
                            "run (temperature 1, from the start-of-sequence).",
                 "probe": "Linear-probe accuracy on the validation split per layer, ±1 binomial "

@@ -38,13 +38,14 @@ def plot_curves(runs: list[dict], path: Path, references=()) -> None:
     plt.close(fig)
 
 
-def plot_probe(per_run: list[tuple[str, list[float], list[float]]], path: Path) -> str:
+def plot_probe(per_run: list[tuple], path: Path) -> str:
     """Validation accuracy of the linear probe per layer with ±1 binomial standard error, one
-    line per run (label, accuracies, standard errors)."""
+    line per run (label, accuracies, standard errors[, the first layer's number: 0 for the
+    embeddings, 1 in older runs])."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label, acc, se in per_run:
-        layers = range(1, len(acc) + 1)
+    for label, acc, se, *first in per_run:
+        layers = range(first[0] if first else 1, len(acc) + (first[0] if first else 1))
         ax.errorbar(list(layers), [100 * a for a in acc], yerr=[100 * e for e in se], fmt="o-",
                     capsize=3, label=label)
     ax.set_xlabel("layer")
