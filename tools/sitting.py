@@ -4,6 +4,9 @@ a deadline, then the evidence packed for the trip back.
     python tools/sitting.py PLAN --deadline SECONDS [--gpu-gb 130] [--procs 12] [--out DIR]
                             [--scale small] [--seeds 0,1,2] [--only NAME,...]
 
+Seeds default to 0,1,2 for training and 0..4 for the fine-tuning matrix (FINETUNE_SEEDS: the
+report's intervals over seeds and dev examples need at least 5 seeds per arm).
+
 PLAN names a list of jobs built below (text, images, finetune, ...). A job starts when the jobs
 it waits for have succeeded and its memory estimate fits; its command may use what an earlier
 job printed as JSON (`{gpt1-s0.run_dir}`). At the deadline every job still running gets SIGTERM
@@ -34,6 +37,7 @@ COST = {"gpt1": (20, 330), "gpt2": (23, 330), "gpt3": (21, 330), "words": (22, 3
 PLANS = {"a": ("gpt1", "gpt2", "chargpt", "adder"), "b": ("gpt3", "words", "igpt", "imagegpt")}
 REPRO = [sys.executable, "-m", "repro"]
 THREADS = 2   # CPU threads per job
+SEEDS, FINETUNE_SEEDS = "0,1,2", "0,1,2,3,4"   # defaults of --seeds (finetune: >= 5 per arm)
 
 
 @dataclass
@@ -199,14 +203,16 @@ def main() -> None:
     p.add_argument("--gpu-gb", type=float, default=130)
     p.add_argument("--procs", type=int, default=12)
     p.add_argument("--scale", default="small")
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--seeds", help=f"default {SEEDS}; the finetune plan {FINETUNE_SEEDS}")
     p.add_argument("--only", help="comma-separated job names (and what they wait for)")
     p.add_argument("--done", default="", help="jobs an earlier sitting finished on this machine, "
                    "as NAME=RUN_DIR,...: what waits for them starts at once")
     p.add_argument("--out", default=os.environ.get("OUT", "sitting"))
     args = p.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    jobs = [j for name in args.plans.split(",") for j in plan(name, args.scale, seeds)]
+    def seeds(name: str) -> list[int]:
+        given = args.seeds or (FINETUNE_SEEDS if name == "finetune" else SEEDS)
+        return [int(s) for s in given.split(",")]
+    jobs = [j for name in args.plans.split(",") for j in plan(name, args.scale, seeds(name))]
     done = dict(pair.split("=", 1) for pair in args.done.split(",") if pair)
     for j in jobs:
         if j.name in done:

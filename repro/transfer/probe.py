@@ -124,15 +124,15 @@ def probe_run(model, inputs, device, train, val, test) -> dict:
     """The paper's protocol on (tokens, labels) splits; see the module docstring."""
     f_train = layer_features(model, inputs, train[0], device)
     f_val = layer_features(model, inputs, val[0], device)
-    grid = np.array([probe_layers(list(zip(f_train, f_val)), train[1], val[1], l2=l2)
-                     for l2 in L2_GRID])                                   # (L2, layers)
+    grid = np.array([probe_layers(list(zip(f_train, f_val)), train[1], val[1], l2=l2,
+                                  device=device) for l2 in L2_GRID])       # (L2, layers)
     val_acc = grid.max(0).tolist()                       # each layer at its best L2
     best = int(np.argmax(val_acc))
     l2_at = int(np.argmax(grid[:, best]))
     f_test = layer_features(model, inputs, test[0], device)[best]
     both_y = torch.cat([torch.as_tensor(train[1]), torch.as_tensor(val[1])])
     test_acc = linear_probe(torch.cat([f_train[best], f_val[best]]), both_y, f_test, test[1],
-                            l2=L2_GRID[l2_at])
+                            l2=L2_GRID[l2_at], device=device)   # fits on the GPU when there is one
     n_val, n_test = len(val[1]), len(test[1])
     val_se = [binomial_se(a, n_val) for a in val_acc]
     return {"probe_val_accuracy_per_layer": val_acc, "probe_val_se_per_layer": val_se,
