@@ -103,19 +103,26 @@ class GPT(nn.Module):
         self.loss_fn = LOSSES[loss_impl]()   # "cce" fails here, at once, if it is not installed
         self.activation_checkpointing = activation_checkpointing
         V, d = cfg.padded_vocab, cfg.n_embd
+        # nn.Embedding's own init on the meta device imports torch._dynamo (~2 s); handed an
+        # empty table it skips that init. Elsewhere it draws as always (seeded runs unchanged).
+        table = (lambda n: torch.empty(n, d)) if torch.empty(0).is_meta else (lambda n: None)
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(V, d),
-            wpe=nn.Embedding(cfg.block_size, d),
+            wte=nn.Embedding(V, d, _weight=table(V)),
+            wpe=nn.Embedding(cfg.block_size, d, _weight=table(cfg.block_size)),
             drop=nn.Dropout(cfg.embd_pdrop),
             h=nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer)),
             ln_f=make_norm(cfg) if cfg.final_norm else nn.Identity(),
         ))
         self.lm_head = nn.Linear(d, V, bias=False)
-        if cfg.tie_embeddings:
-            self.lm_head.weight = self.transformer.wte.weight
+        self.tie_weights()
         if cfg.sos_token:  # iGPT: a learned vector stands in front of the sequence
             self.sos = nn.Parameter(torch.zeros(d))
         self.reset_parameters()
+
+    def tie_weights(self):
+        """The head is the token table (tie_embeddings); again after loading with assign=True."""
+        if self.config.tie_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight
 
     # ---- initialisation -------------------------------------------------------------
     def reset_parameters(self):
@@ -125,12 +132,10 @@ class GPT(nn.Module):
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(module.weight, 0.0, std)
-                if getattr(module, "bias", None) is not None:
-                    nn.init.zeros_(module.bias)
             elif isinstance(module, (nn.LayerNorm, RMSNorm)):
                 nn.init.ones_(module.weight)
-                if getattr(module, "bias", None) is not None:
-                    nn.init.zeros_(module.bias)
+            if isinstance(module, (nn.Linear, nn.LayerNorm)) and module.bias is not None:
+                nn.init.zeros_(module.bias)
         if cfg.init == "scaled_residual":
             # GPT-2 §2.3: residual-path weights scaled by 1/sqrt(N); N = 2 * n_layer residual
             # layers (attention and MLP each add to the residual stream), as HF and nanoGPT do.
@@ -162,8 +167,7 @@ class GPT(nn.Module):
         """Exact parameter count: tied matrix once, vocab padding rows excluded."""
         cfg = self.config
         n = sum(p.numel() for p in self.parameters())
-        pad = (cfg.padded_vocab - cfg.vocab_size) * cfg.n_embd
-        n -= pad * (1 if cfg.tie_embeddings else 2)
+        n -= (cfg.padded_vocab - cfg.vocab_size) * cfg.n_embd * (1 if cfg.tie_embeddings else 2)
         if non_embedding:
             n -= self.transformer.wpe.weight.numel() + cfg.vocab_size * cfg.n_embd
         return n

@@ -14,6 +14,8 @@ import json
 import lzma
 import math
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -335,6 +337,45 @@ def random_gpt2(tmp_path_factory):
     out = tmp_path_factory.mktemp("random-gpt2") / "gpt2"
     GPT2LMHeadModel(GPT2Config(n_positions=256, n_embd=32, n_layer=2, n_head=2)).save_pretrained(out)
     return out
+
+
+def test_plain_folders_load_without_transformers(random_gpt2, tmp_path):
+    """config.json + model.safetensors read directly give transformers' conversion exactly;
+    a config without a field we read is left to transformers (its class has the default)."""
+    from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
+
+    from repro.interop.convert import from_hf
+    from repro.interop.folder import read_folder
+    torch.manual_seed(0)
+    gpt1 = tmp_path / "gpt1"
+    OpenAIGPTLMHeadModel(OpenAIGPTConfig(n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                                         vocab_size=40478)).save_pretrained(gpt1)
+    for folder in (random_gpt2, gpt1):
+        fast, slow = read_folder(folder), from_hf(folder)
+        assert fast.config == slow.config and not fast.training
+        a, b = fast.state_dict(), slow.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert fast.lm_head.weight is fast.transformer.wte.weight
+    lacking = shutil.copytree(gpt1, tmp_path / "lacking")   # a field left to its class default
+    fields = json.loads((lacking / "config.json").read_text())
+    del fields["n_embd"]
+    (lacking / "config.json").write_text(json.dumps(fields))
+    assert read_folder(lacking) is None and read_folder(tmp_path / "none") is None
+
+
+def test_evaluation_imports_neither_transformers_nor_accelerate(run, random_gpt2):
+    """A run and a plain Hugging Face folder are evaluated without either package (their
+    imports cost seconds of a short evaluation's start-up)."""
+    code = ("import sys; from repro.cli import main; "
+            "main(['eval', *sys.argv[1:], '--tasks', 'lambada', '--limit', '5', '--no-progress', "
+            "'--device', 'cpu', '--json']); "
+            "print([m for m in ('transformers', 'accelerate') if m in sys.modules])")
+    for model in ([str(run)], ["--hf", str(random_gpt2)]):
+        out = subprocess.run([sys.executable, "-c", code, *model], capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+        result = json.loads(out[:out.rindex("\n[")])
+        assert out.strip().endswith("[]") and result["results"][0]["n"] == 5
+        assert set(result["startup"]) == {"plan_s", "model_s"}
 
 
 def test_repro_eval_hf_random_checkpoint_kshot(random_gpt2, capsys, tmp_path):

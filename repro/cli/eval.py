@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from ..errors import ReproError, check
@@ -40,7 +41,8 @@ def parser() -> Parser:
                    "paper's own")
     p.add_argument("--limit", type=number("--limit", minimum=0), default=0, help="only the "
                    "first N examples (lines of a perplexity file); 0, the default: all")
-    p.add_argument("--batch-size", type=number("--batch-size"), default=32, help="sequences per forward (default 32)")
+    p.add_argument("--batch-size", type=number("--batch-size"), help="sequences per forward "
+                   "(default: as many as 32,768 tokens hold on a GPU, 32 on a CPU)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda[:i]")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE",
                    help="eval.path=FILE (a task's data file), eval.stride=N (0, the default: half "
@@ -149,16 +151,24 @@ def main(argv: list[str]) -> None:
     check(bool(args.run_dir) != bool(args.hf), "give a run folder or --hf NAME_OR_DIR (one of them)")
     if args.tokenize_only:
         return tokenize_only(args, settings)
+    start = time.perf_counter()
     from ..eval.models import from_hf, from_run
     config = _run_config(args.run_dir) if args.run_dir else None
     todo = plan(args, config)
     check_data([t for t, _ in todo], settings)
     if args.checkpoint is not None or args.all_checkpoints:
         return per_checkpoint(args, todo, settings)
-    em = from_run(args.run_dir) if args.run_dir else from_hf(args.hf)
-    from ..eval.runner import evaluate, merge
     device = _device(args.device)
+    planned = time.perf_counter()
+    em = from_run(args.run_dir) if args.run_dir else from_hf(args.hf, device)
+    from ..eval.runner import evaluate, merge
+    startup = {"plan_s": round(planned - start, 2),
+               "model_s": round(time.perf_counter() - planned, 2)}
+    if not args.no_progress:   # where start-up's seconds go (the imports before main: not here)
+        print(f"repro eval: plan and data checks {startup['plan_s']} s (torch imported), model "
+              f"{startup['model_s']} s (read onto {device})", file=sys.stderr, flush=True)
     result = evaluate(em, todo, args.limit, settings, device, args.batch_size, not args.no_progress)
+    result["startup"] = startup
     from ..report.evaluation import eval_markdown, paper_rows
     sizes, comparable = paper_sizes(em)
     rows = paper_rows(result, sizes, comparable)

@@ -40,14 +40,20 @@ def from_run(run_dir, step: int | None = None) -> EvalModel:
     return EvalModel(model, tok, str(run_dir), Path(run_dir), path.name, cfg)
 
 
-def from_hf(source: str) -> EvalModel:
+def from_hf(source: str, device: str = "cpu") -> EvalModel:
+    """A plain local folder is read without transformers, straight onto `device`
+    (repro.interop.folder); anything else through transformers."""
     from ..data.tokenizers import HF_TOKENIZERS, get_tokenizer
-    from ..interop.convert import BY_TYPE, from_hf as convert, load_hf
-    hf = load_hf(source)
-    fam = BY_TYPE[hf.config.model_type]
-    check(not fam.sos_row, f"{source}: {fam.cls} models pixels; its measure is the linear probe")
-    model = convert(hf)
-    del hf
+    from ..interop.folder import read_folder
+    model = read_folder(source, device)
+    if model is None:
+        from ..interop.convert import BY_TYPE, from_hf as convert, load_hf
+        hf = load_hf(source)
+        fam = BY_TYPE[hf.config.model_type]
+        check(not fam.sos_row,
+              f"{source}: {fam.cls} models pixels; its measure is the linear probe")
+        model = convert(hf)
+        del hf
     V = model.config.vocab_size
     match = [n for n in HF_TOKENIZERS if get_tokenizer(n).vocab_size == V]
     if not match:

@@ -140,14 +140,14 @@ def config_from_hf(hf_cfg, bias: bool | None = None) -> ModelConfig:
 
 
 # ---- weights -------------------------------------------------------------------------------------
-def _load_checked(module, sd: dict, what: str) -> None:
+def _load_checked(module, sd: dict, what: str, assign: bool = False) -> None:
     target = module.state_dict()
     missing, extra = set(target) - set(sd), set(sd) - set(target)
     check(not missing and not extra, f"{what}: missing {sorted(missing)[:4]}, unexpected {sorted(extra)[:4]}")
     for k, v in sd.items():
         check(v.shape == target[k].shape, f"{what}: {k} has shape {tuple(v.shape)}, "
                                           f"expected {tuple(target[k].shape)} (a transpose missing?)")
-    module.load_state_dict(sd, strict=True)
+    module.load_state_dict(sd, strict=True, assign=assign)
 
 
 def to_hf(model: GPT):
@@ -205,15 +205,20 @@ def load_hf(source, dtype=torch.float32):
 
 def from_hf(source) -> GPT:
     """HF LM (object, folder or hub id) -> our GPT with the same weights, eval mode."""
-    hf = load_hf(source)
-    fam = BY_TYPE.get(hf.config.model_type)
-    check(fam is not None and type(hf).__name__ == fam.cls,
-          f"{type(hf).__name__}: expected one of {', '.join(f.cls for f in BY_TYPE.values())}")
+    hf, names = load_hf(source), [f.cls for f in BY_TYPE.values()]
+    check(type(hf).__name__ in names, f"{type(hf).__name__}: expected one of {', '.join(names)}")
+    return from_state(hf.config, hf.state_dict())
+
+
+def from_state(hf_cfg, state: dict) -> GPT:
+    """HF config (or an object with its config.json's fields) + its LM's state dict -> our GPT,
+    eval mode, built on the meta device around the tensors themselves (no init, no copy)."""
+    fam = BY_TYPE[hf_cfg.model_type]
     wte, wpe = fam.tables
-    sd = {k: v.detach() for k, v in hf.state_dict().items() if not k.endswith(BUFFERS)}
+    sd = {k: v.detach() for k, v in state.items() if not k.endswith(BUFFERS)}
     biases = [v for k, v in sd.items() if k.endswith(LINEAR_BIAS)]
     bias = any(bool(b.any()) for b in biases) if fam.zero_bias_is_none else None
-    cfg = config_from_hf(hf.config, bias=bias)
+    cfg = config_from_hf(hf_cfg, bias=bias)
     out = {}
     for k, v in sd.items():
         if k.endswith(LINEAR_BIAS) and not cfg.bias:
@@ -226,8 +231,9 @@ def from_hf(source) -> GPT:
         out["transformer.wte.weight"], out["sos"] = table[:cfg.vocab_size], table[cfg.vocab_size]
     if cfg.tie_embeddings:  # a tied checkpoint may list only one of the two names
         out.setdefault("lm_head.weight", out["transformer.wte.weight"])
-    model = build_model(cfg)
-    _load_checked(model, out, f"from_hf ({fam.cls})")
+    model = build_model(cfg, "meta")
+    _load_checked(model, out, f"from_hf ({fam.cls})", assign=True)
+    model.tie_weights()   # assign gives each name its own Parameter
     return model.eval()
 
 
