@@ -129,11 +129,8 @@ def run_training(spec, cfg, args, run) -> dict:
     if not args.no_progress:
         print("repro: starting (importing torch and accelerate)", file=sys.stderr)
     from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
 
     from ..eval.end_of_run import finish
-    from ..rundir import RunDir, run_id
-    from ..spec import run_group
     from ..trainer import Trainer, build_accelerator
     from ..trainer.setup import accelerator_options
     from ..trainer.trackers import finish_trackers, require_trackers
@@ -142,17 +139,16 @@ def run_training(spec, cfg, args, run) -> dict:
     # the Accelerator is built: its trackers write into it.
     state = PartialState(cpu=accelerator_options(cfg)["cpu"])
     created, new_folders = run is None, []
-    if created:  # the main process creates the folder; every rank uses its name
-        name = [None]
-        if state.is_main_process:
-            group = Path(args.out) / run_group(spec, cfg.size, cfg.scale)
-            new_folders = [p for p in (group, *group.parents) if not p.exists()]
-            name[0] = str(RunDir.create(group, run_id(cfg.train.seed, args.overrides)))
-        broadcast_object_list(name)
-        run = RunDir(name[0])
-    acc = build_accelerator(cfg, project_dir=run.path)
-    # Taken outside the try: a lock refused because another run holds it is not ours to remove.
-    lock = run.lock().__enter__() if acc.is_main_process else None
+    if created:
+        run, new_folders = new_run_folder(spec, cfg, args, state.is_main_process)
+    try:
+        acc = build_accelerator(cfg, project_dir=run.path)
+        # Taken here: a lock refused because another run holds it is not ours to remove.
+        lock = run.lock().__enter__() if acc.is_main_process else None
+    except BaseException:
+        if created and state.is_main_process:
+            remove_failed_start(run, new_folders)
+        raise
     log = (lambda m: print(m, file=sys.stderr)) if acc.is_main_process else (lambda m: None)
     status = (lambda m: log(f"repro: {m}")) if not args.no_progress else None
     try:
@@ -170,13 +166,7 @@ def run_training(spec, cfg, args, run) -> dict:
             lock.__exit__(None, None, None)
             lock = None
         if created and acc.is_main_process and not run.started():
-            import shutil
-            shutil.rmtree(run.path, ignore_errors=True)  # a failed start leaves no empty run,
-            for folder in new_folders:                    # nor the folders made for it
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
+            remove_failed_start(run, new_folders)
         raise
     finally:
         finish_trackers(acc)
@@ -184,3 +174,30 @@ def run_training(spec, cfg, args, run) -> dict:
             lock.__exit__(None, None, None)
     summary["is_main"] = acc.is_main_process
     return summary
+
+
+def new_run_folder(spec, cfg, args, is_main: bool) -> tuple:
+    """(the new run folder, the folders above it made for it): the main process creates them,
+    every rank gets the run's name."""
+    from accelerate.utils import broadcast_object_list
+
+    from ..rundir import RunDir, run_id
+    from ..spec import run_group
+    name, new_folders = [None], []
+    if is_main:
+        group = Path(args.out) / run_group(spec, cfg.size, cfg.scale)
+        new_folders = [p for p in (group, *group.parents) if not p.exists()]
+        name[0] = str(RunDir.create(group, run_id(cfg.train.seed, args.overrides)))
+    broadcast_object_list(name)
+    return RunDir(name[0]), new_folders
+
+
+def remove_failed_start(run, new_folders: list) -> None:
+    """A failed start leaves no empty run, nor the folders made for it."""
+    import shutil
+    shutil.rmtree(run.path, ignore_errors=True)
+    for folder in new_folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
