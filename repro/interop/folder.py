@@ -16,7 +16,7 @@ from .convert import BY_TYPE, from_state
 # config.json fields config_from_hf reads without a default, besides the family's activation
 FIELDS = ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd", "layer_norm_epsilon",
           "embd_pdrop", "attn_pdrop", "resid_pdrop")
-TEXT_FAMILIES = ("gpt2", "openai-gpt")
+TEXT_FAMILIES = [kind for kind, fam in BY_TYPE.items() if not fam.sos_row]   # not ImageGPT
 
 
 def read_folder(source, device: str = "cpu"):
