@@ -8,21 +8,20 @@ artifact `repro parity` writes (reports/parity/<paper>.json), not from running i
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 from ..errors import ReproError
-from ..rundir import RunDir, git_commit
+from ..rundir import git_commit
 from .markdown import render
-from .plots import plot_curves, plot_probe
+from .plots import plot_curves
 from .probe_loss import probe_loss_section
 from .runs import (REFERENCE, YOURS, copy_runs, gather, headline, load_runs, nowhere, run_row,
                    variant)
+from .task_sections import LOSS_KEYS, TASK_REPORTS, TASK_SCORES
 
-SUMMARY_KEYS = ("final_loss", "val_loss (slice)", "best_val_loss (slice)",
-                "val_loss (whole split)", "test_loss", "heldout_accuracy", "probe_test_accuracy",
-                "wall_s", "tokens_per_s", "mfu")
+# The numbers summarized over each origin's seeds (report JSON "stats").
+SUMMARY_KEYS = ("final_loss", *LOSS_KEYS, *TASK_SCORES, "wall_s", "tokens_per_s", "mfu")
 
 
 def summarize(values) -> dict | None:
@@ -57,7 +56,7 @@ def write_report(spec, scale: str, size: str | None, out_dir: Path, runs_root: P
     plot_curves(shown, out_dir / f"{stem}.png", spec.references)
     stats = {origin: {key: summarize(run_row(r).get(key) for r in group) for key in SUMMARY_KEYS}
              for origin, group in groups.items() if group}
-    images = _images(shown, latest, out_dir, stem)
+    images = TASK_REPORTS[cfg.data.kind].images(shown, latest, out_dir, stem)
     result = {
         "paper": spec.name, "scale": scale, "size": cfg.size, "stem": stem,
         "device": latest["env"]["device"], "params": latest["summary"]["params"],
@@ -75,22 +74,6 @@ def write_report(spec, scale: str, size: str | None, out_dir: Path, runs_root: P
     (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (out_dir / f"{stem}.md").write_text(md)
     return out_dir / f"{stem}.md"
-
-
-def _images(shown: list[dict], latest: dict, out_dir: Path, stem: str) -> list[str]:
-    """Copies of the newest run's sample grid and the probe plot of every run that has one."""
-    images = []
-    samples = latest["dir"] / RunDir.SAMPLES
-    if samples.is_file():
-        shutil.copy(samples, out_dir / f"{stem}-samples.png")
-        images.append(f"{stem}-samples.png")
-    probes = [(f"seed {r['config']['train']['seed']}, {r['origin']}",
-               r["summary"]["probe_val_accuracy_per_layer"], r["summary"]["probe_val_se_per_layer"],
-               r["summary"].get("probe_first_layer", 1))
-              for r in shown if "probe_val_accuracy_per_layer" in r["summary"]]
-    if probes:
-        images.append(plot_probe(probes, out_dir / f"{stem}-probe.png"))
-    return images
 
 
 def _parity(path: Path | None, size: str) -> list[dict]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import ReproError
 from ..rundir import RunDir
+from .task_sections import TASK_REPORTS
 
 YOURS, REFERENCE = "yours", "reference"
 # Settings that say how a run was executed, not what was trained: never make it a variant.
@@ -167,7 +168,7 @@ def run_row(r: dict) -> dict:
         row["status"] = s["status"]
     if s["data"].get("kind") == "text" and per_item:
         row["epochs"] = s["tokens"] / per_item
-    for key in ("heldout_accuracy", "heldout_errors", "probe_best_layer", "probe_test_accuracy"):
+    for key in TASK_REPORTS[s["data"]["kind"]].row_keys:
         if key in s:
             row[key] = s[key]
     return row
