@@ -99,7 +99,8 @@ def test_sst2_very_heuristic_on_a_hand_made_example(tmp_path):
                    "so good good but bad \t0\nso bad bad good \t0\n")
     tok = get_tokenizer("gpt2")
     lm, task = BagOfWords(tok), get_task("sst2_zeroshot")
-    setup = protocols.Setup(tok, EvalSettings(path=str(tsv)), 64, Scorer(lm, "cpu", 8, "fp32", False))
+    scorer = Scorer(lm, "cpu", 8, "fp32", False)
+    setup = protocols.Setup(tok, EvalSettings(path=str(tsv)), 64, scorer)
     rows = protocols.run(setup, task, source_text(task, str(tsv)), 0, 0)
     # predictions by hand: positive, negative, positive (2 good > 1 bad: wrong), negative
     assert [(r["metric"], r["value"], r["n"]) for r in rows] == [
@@ -188,7 +189,8 @@ def test_probe_of_each_checkpoint_of_a_tiny_image_run(tmp_path):
 # ---- the verdict rule and its statistics ---------------------------------------------------
 @pytest.mark.parametrize("lo,hi,sign,word", [
     (0.5, 3.0, 1, "reproduced"), (-3.0, -0.5, 1, "not reproduced"), (-0.5, 3.0, 1, "inconclusive"),
-    (-0.9, -0.2, -1, "reproduced"), (0.1, 0.9, -1, "not reproduced"), (-0.3, 0.0, -1, "inconclusive"),
+    (-0.9, -0.2, -1, "reproduced"), (0.1, 0.9, -1, "not reproduced"),
+    (-0.3, 0.0, -1, "inconclusive"),
     (float("nan"), float("nan"), 1, "inconclusive")])
 def test_verdict_follows_the_interval(lo, hi, sign, word):
     from repro.report.verdict import verdict
@@ -221,7 +223,8 @@ def test_spearman_matches_scipy_with_ties_and_its_interval_holds_it():
 
 
 # ---- the reports' sections -------------------------------------------------------------------
-def fake_finetune_run(root, task: str, k: int, seed: int, accuracy: float, n: int) -> None:
+def fake_finetune_run(root, task: str, k: int, seed: int, accuracy: float, n: int,
+                      predictions: list | None = None) -> None:
     import dataclasses
     from test_finetune import SPEC
     run = RunDir.create(root / "gpt1-finetune-tiny", f"{task}-k{k}-s{seed}")
@@ -234,6 +237,8 @@ def fake_finetune_run(root, task: str, k: int, seed: int, accuracy: float, n: in
     run.write_json(RunDir.SUMMARY, {"completed": True, "status": "finished", "steps": 1,
                                     "planned_steps": 1, "dev": {"accuracy": accuracy / 100},
                                     "dev_examples": n})
+    if predictions is not None:
+        run.write_json(RunDir.DEV_PREDICTIONS, {"dev_examples": n, "predictions": predictions})
 
 
 def test_finetune_report_states_layers_and_zero_shot_findings(tmp_path):
@@ -254,7 +259,7 @@ def test_finetune_report_states_layers_and_zero_shot_findings(tmp_path):
     # 20 points over 277 examples: sampling variances 71*29/277 and 51*49/277, seeds 1/3 each
     half = 1.959964 * math.sqrt(71 * 29 / 277 + 51 * 49 / 277 + 2 / 3)
     assert f"- **rte**: K = 2 minus K = 0: +20.0 points [{20 - half:+.1f}, {20 + half:+.1f}] " \
-           f"→ **reproduced**" in md
+           f"(normal: seeds' spread + binomial sampling error) → **reproduced**" in md
     assert "- **sst2_zeroshot**: last minus first checkpoint +28.0 points" in md
     assert "each layer in the pre-trained model contains useful functionality" in md
     assert (tmp_path / "out" / "gpt1-finetune-tiny-layers-yours.png").stat().st_size > 1000
@@ -279,3 +284,23 @@ def test_probe_loss_section_correlates_each_runs_checkpoints(tmp_path):
     assert out["yours"]["verdict"] == "reproduced" and out["yours"]["spearman"]["hi"] < 0
     assert "over 9 checkpoints of 3 runs" in text and "better generative models" in text
     assert (tmp_path / "igpt-small-probe-vs-loss-yours.png").is_file()
+
+
+def test_layers_verdict_uses_the_paired_bootstrap_when_runs_saved_predictions(tmp_path):
+    from repro.data.glue import load_task
+    from repro.report.finetune import write_finetune_report
+    from test_finetune import SPEC
+    gold = load_task("rte")["dev"].labels.tolist()
+    half_wrong = [1 - g if i % 2 else g for i, g in enumerate(gold)]
+    for k, preds in ((0, half_wrong), (1, half_wrong), (2, gold)):
+        acc = 100 * float(np.mean(np.array(preds) == np.array(gold)))
+        for seed in range(2):
+            fake_finetune_run(tmp_path / "runs", "rte", k, seed, acc, len(gold), preds)
+    md = write_finetune_report(SPEC, "tiny", tmp_path / "out", runs_root=tmp_path / "runs",
+                               reference_root=None).read_text()
+    line = next(x for x in md.splitlines() if x.startswith("- **rte**: K = 2 minus K = 0"))
+    # 138 of 277 wrong at K = 0: +49.8; a draw of the examples moves it by the share of odd
+    # positions drawn, sd 100 * sqrt(0.25 / 277) = 3.0 points: an interval of about +-5.9
+    assert "(paired bootstrap (dev examples x seeds)) → **reproduced**" in line, line
+    lo, hi = (float(v) for v in line.split("[")[1].split("]")[0].split(", "))
+    assert line.split(": ")[2].startswith("+49.8 points") and 43 < lo < 45 < 54.5 < hi < 56.5

@@ -49,7 +49,8 @@ def parser() -> Parser:
                         "the context), eval.seed=N, "
                         "eval.precision=auto|fp32|bf16")
     p.add_argument("--out", metavar="DIR", help="also write DIR/eval.json and DIR/eval.md")
-    p.add_argument("--checkpoint", type=number("--checkpoint", minimum=0), metavar="STEP", help="the run's checkpoint of this "
+    p.add_argument("--checkpoint", type=number("--checkpoint", minimum=0), metavar="STEP",
+                   help="the run's checkpoint of this "
                    "step, not the newest; results go to the run's eval-STEP.json")
     p.add_argument("--all-checkpoints", action="store_true", help="each kept checkpoint of the "
                    "run in turn, each into its eval-STEP.json")

@@ -32,9 +32,9 @@ def majority(task: str, n: int) -> float | None:
     return 100 * float(np.bincount(labels).max()) / len(labels)
 
 
-def layer_values(runs: list[dict], origin: str) -> dict:
-    """{task: {K: ([accuracy % per seed], n dev examples)}} of the pre-trained recipe runs of
-    the tasks scored by accuracy (the intervals are an accuracy's)."""
+def layer_runs(runs: list[dict], origin: str) -> dict:
+    """{task: {K: [run per seed]}} of the pre-trained recipe runs of the tasks scored by
+    accuracy (the intervals are an accuracy's)."""
     newest = {}
     for r in runs:
         k, n_layer = transfer_of(r)
@@ -44,22 +44,35 @@ def layer_values(runs: list[dict], origin: str) -> dict:
             newest[(r["config"]["task"], k, r["config"]["seed"])] = r
     out = {}
     for (task, k, _), r in sorted(newest.items()):
-        metric = TASKS[task].metrics[0]
-        cell = out.setdefault(task, {}).setdefault(k, ([], r["summary"]["dev_examples"]))
-        cell[0].append(100 * r["summary"]["dev"][metric])
+        out.setdefault(task, {}).setdefault(k, []).append(r)
     return out
+
+
+def full_minus_embeddings(task: str, high: list[dict], low: list[dict], fallback: dict) -> dict:
+    """K = L minus K = 0: the statistics issue's paired bootstrap over dev examples and seeds
+    when every run saved its dev predictions, else `fallback` (verdict.difference: the seeds'
+    spread plus the binomial sampling error)."""
+    from .finetune_stats import arm_cell, dev_gold
+    from .intervals import BOOTSTRAP, difference as paired
+    metric = TASKS[task].metrics[0]
+    n = high[0]["summary"]["dev_examples"]
+    r = paired(arm_cell(high, metric), arm_cell(low, metric), dev_gold(task, n), metric)
+    if r["interval"] == BOOTSTRAP:
+        return {"diff": r["difference"], "lo": r["low"], "hi": r["high"], "how": BOOTSTRAP}
+    return {**fallback, "how": "normal: seeds' spread + binomial sampling error"}
 
 
 def layers_section(runs: list[dict], origin: str, finding, out_dir: Path, stem: str):
     """(markdown lines, JSON) of the section for one origin; ([], None) without K < L runs."""
-    values = layer_values(runs, origin)
-    values = {t: v for t, v in values.items() if len(v) > 1}
-    if not values:
+    by_task = {t: v for t, v in layer_runs(runs, origin).items() if len(v) > 1}
+    if not by_task:
         return [], None
     rows, verdicts, intervals = [], [], {}
-    for task, by_k in values.items():
+    for task, by_k in by_task.items():
         metric, base = TASKS[task].metrics[0], None
-        for k, (accs, n) in sorted(by_k.items()):
+        for k, group in sorted(by_k.items()):
+            accs = [100 * r["summary"]["dev"][metric] for r in group]
+            n = group[0]["summary"]["dev_examples"]
             ci = intervals.setdefault(task, {})[k] = accuracy_interval(accs, n)
             base = majority(task, n)
             rows.append({"task": task, "K": k, "seeds": len(accs), metric: f"{ci['mean']:.1f}",
@@ -67,15 +80,17 @@ def layers_section(runs: list[dict], origin: str, finding, out_dir: Path, stem: 
                          "per seed": ", ".join(f"{a:.1f}" for a in accs),
                          "majority class": "" if base is None else f"{base:.1f}"})
         ks = sorted(by_k)
-        d = difference(intervals[task][ks[-1]], intervals[task][ks[0]])
+        d = full_minus_embeddings(task, by_k[ks[-1]], by_k[ks[0]],
+                                  difference(intervals[task][ks[-1]], intervals[task][ks[0]]))
         word = verdict(d["lo"], d["hi"], finding.sign if finding else 1)
         verdicts.append(f"- **{task}**: K = {ks[-1]} minus K = {ks[0]}: {d['diff']:+.1f} points "
-                        f"[{d['lo']:+.1f}, {d['hi']:+.1f}] → **{word}**")
+                        f"[{d['lo']:+.1f}, {d['hi']:+.1f}] ({d['how']}) → **{word}**")
     image = plot_layers(intervals, out_dir / f"{stem}-layers-{origin}.png")
     claim = (f"The paper ({finding.source}): {finding.claim}.\n" if finding else "")
     lines = [f"## Layers transferred ({origin}; GPT-1 Figure 2 left)\n", claim,
              f"![accuracy against layers transferred]({image})\n", md_table(rows),
-             "Intervals: 95%, the seeds' spread plus the dev set's sampling error. Verdict: "
+             "Intervals per K: 95%, the seeds' spread plus the dev set's sampling error (normal); "
+             "of the difference: as named on its line. Verdict: "
              f"{RULE}.\n", *verdicts, ""]
     return lines, {"intervals": intervals, "verdicts": verdicts}
 

@@ -36,8 +36,9 @@ def curves(runs: list[dict]) -> dict:
         for step, result in r["points"].items():
             for row in result["results"]:
                 if row["metric"] == "accuracy" and row["shots"] == 0:
-                    out.setdefault(row["task"], {}).setdefault(
-                        f"{r['origin']}: {r['dir'].name}", []).append((step, row["value"], row["n"]))
+                    name = f"{r['origin']}: {r['dir'].name}"
+                    out.setdefault(row["task"], {}).setdefault(name, []).append(
+                        (step, row["value"], row["n"]))
     return out
 
 

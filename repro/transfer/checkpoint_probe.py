@@ -52,6 +52,7 @@ def probe_checkpoints(run_dir, steps: list[int] | None, device: str, log=print) 
                               (task.val_tokens, task.yva), (task.test_tokens, task.yte))}
         run.write_json(file_name("probe", step), result)
         log(f"step {step}: validation loss {result['val_loss']:.4f}, probe (layer "
-            f"{result['probe_best_layer']}) test accuracy {100 * result['probe_test_accuracy']:.2f}")
+            f"{result['probe_best_layer']}) test accuracy "
+            f"{100 * result['probe_test_accuracy']:.2f}")
         out.append(result)
     return out
