@@ -120,6 +120,31 @@ def test_aggregate_median_range_and_failures():
     assert "| 400 | 300-500 |" in line and "| 2.00x | 2.00-3.00x | 3/4 | 10; 3 |" in line
 
 
+def test_the_peer_runs_at_every_compile_mode_and_ours_divide_by_its_best():
+    """iGPT's CUDA-graph row once stood against a plainly compiled peer: now the peer gets
+    every mode of ours, and each process divides by the fastest of the peer's settings."""
+    shape = ModelConfig(vocab_size=100, block_size=16, n_layer=1, n_head=2, n_embd=16)
+    pair = Pair("p", "gpt2", shape, 4, (Ours(), Ours("reduce-overhead"), Peer()))
+    assert pair.contenders == (Ours(), Ours("reduce-overhead"), Peer(), Peer("reduce-overhead"))
+    assert Pair("e", "gpt2", shape, 4, (Ours(None), Peer(None))).contenders == (Ours(None),
+                                                                               Peer(None))
+    from repro.bench.pairs import rows
+    info = rows(pair)
+    assert [r["role"] for r in info] == ["ours", "ours", "peer", "peer"]
+    assert info[0]["peer"] == ("the best of: gpt2 HF GPT2LMHeadModel B4 compiled; "
+                               "gpt2 HF GPT2LMHeadModel B4 compiled reduce-overhead")
+    # process 1: the peer's graphs win (330 > 300); process 2: its plain compile (310 > 250)
+    compiled, graphs = D.aggregate(info, [_result(1, [500, 600, 300, 330]),
+                                          _result(2, [496, 620, 310, 250])])[:2]
+    assert [s["ratio_vs_peer"] for s in graphs["samples"]] == [600 / 330, 2.0]
+    assert [s["vs"] for s in graphs["samples"]] == [info[3]["name"], info[2]["name"]]
+    assert compiled["ratio_vs_peer"] == statistics.median([500 / 330, 496 / 310])
+    assert "the other's fastest: " in graphs["note"] and "in 1 processes" in graphs["note"]
+    plain = D.aggregate(info, [_result(1, [500, 600, 300, 330])])
+    assert plain[1]["peer"] == info[3]["name"] and plain[1]["note"] is None
+    assert plain[3]["ratio_vs_peer"] is None
+
+
 def test_rows_merge_into_an_earlier_report(tmp_path):
     order = ["x", "y"]
 
@@ -215,6 +240,8 @@ def test_pairs_come_from_the_specs():
     for cls in ("GPT2LMHeadModel", "OpenAIGPTLMHeadModel", "ImageGPTForCausalImageModeling"):
         assert any(f" HF {cls} " in n for n in names), cls
     assert "gpt2 ours B16 compiled reduce-overhead" in names
+    for label, cls in (("gpt2", "GPT2LMHeadModel"), ("igpt", "ImageGPTForCausalImageModeling")):
+        assert f"{label} HF {cls} B16 compiled reduce-overhead" in names   # the peer's graphs
     assert "gpt2 ours B32 compiled cce checkpointed" in names
     memory = [r["role"] for r in rows(table["gpt2-b32-memory"])]
     assert memory == ["ours", "ours", "variant"]   # both options divided by the plain step

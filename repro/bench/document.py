@@ -2,9 +2,9 @@
 processes), MFU, ratios, and the markdown/JSON files.
 
 A row's tokens/s is the median over the processes that timed it, each process's figure being
-its median round; "ours / other" is computed inside each process (the two contenders
-alternated there) and then summarised the same way, so its range is the spread a reader
-should expect from one run to the next.
+its median round; "ours / other" is computed inside each process (the contenders alternated
+there; the other is the peer at its fastest setting in that process) and then summarised the
+same way, so its range is the spread a reader should expect from one run to the next.
 """
 from __future__ import annotations
 
@@ -35,15 +35,17 @@ METHOD = (
     "then timed in alternating rounds (A, B, ..., A, B, ...) with torch.cuda.synchronize() "
     "around every round (on CUDA), {steps} timed steps each; the process's figure is the "
     "median round. The table gives the median over the processes and the min-max range; "
-    "\"ours / other\" is taken inside each process (our tokens/s over the last contender's: "
-    "the Hugging Face peer, or our variant) and summarised the same way. A step is the "
+    "\"ours / other\" is taken inside each process (our tokens/s over the Hugging Face "
+    "peer's at its fastest setting in that process, or over our variant's) and summarised the "
+    "same way. A step is the "
     "trainer's: forward and loss, backward, clip_grad_norm_(1.0), AdamW with the trainer's "
     "parameter groups (fused on CUDA), zero_grad, under {dtype}, dropout 0, the same random "
     "token batch for every contender. Ours is repro.model.GPT with model(x, y) and the "
     "trainer's options where a row names them (compile mode, cce loss, checkpointed blocks); "
     "the peer is the Hugging Face class of the same family (repro.interop), built from its "
-    "config with the same shape and its own `labels=` loss, defaults left as a user gets them "
-    "(compiled with plain torch.compile(model)). MFU counts 6N + 12*L*T*d FLOPs per token (N: "
+    "config with the same shape and its own `labels=` loss, defaults left as a user gets them, "
+    "run at every compile mode one of ours in the pair uses (torch.compile(model, mode=...), "
+    "CUDA graphs included: the peer gets every option we take). MFU counts 6N + 12*L*T*d FLOPs per token (N: "
     "our parameter count, vocabulary padding excluded; attention counted dense, also for "
     "banded layers; recomputation of checkpointed blocks not counted), the same figure for "
     "every contender of a pair, against the datasheet bf16 peak and against the measured "
@@ -72,15 +74,18 @@ def aggregate(info: list[dict], results: list[dict]) -> list[dict]:
     """One pair's rows (pairs.rows) filled from its per-process results."""
     ok = [r for r in results if "stats" in r]
     errors = [f"process {r['process']}: {r['error']}" for r in results if "error" in r]
-    last = len(info) - 1
+    others = [j for j, row in enumerate(info) if row["role"] != "ours"]
     out = []
     for j, row in enumerate(info):
         samples = []
         for r in ok:
-            st, other = r["stats"][j], r["stats"][last]
-            ratio = st["tokens_per_s"] / other["tokens_per_s"] if j != last else None
-            samples.append({"process": r["process"], "ratio_vs_peer": ratio,
-                            **{f: st.get(f) for f in SAMPLE_FIELDS}})
+            # the other at its best in this process: the fastest of the peer's settings
+            best = max(others, key=lambda k: r["stats"][k]["tokens_per_s"])
+            st, other = r["stats"][j], r["stats"][best]
+            ours = j not in others
+            samples.append({"process": r["process"], "vs": info[best]["name"] if ours else None,
+                            "ratio_vs_peer": st["tokens_per_s"] / other["tokens_per_s"]
+                            if ours else None, **{f: st.get(f) for f in SAMPLE_FIELDS}})
         tps, tps_range = _spread([s["tokens_per_s"] for s in samples])
         ratio, ratio_range = _spread([s["ratio_vs_peer"] for s in samples])
         warm = [s["warmup_s"] for s in samples]
@@ -93,6 +98,12 @@ def aggregate(info: list[dict], results: list[dict]) -> list[dict]:
             notes.append(f"compiled {recompiled} graph(s) while timed")
         if skipped and "reduce-overhead" in row["name"]:
             notes.append(f"CUDA graphs skipped {skipped} time(s)")
+        bests = [s["vs"] for s in samples if s["vs"]]
+        if len(set(bests)) > 1:   # the peer's fastest setting differed between processes
+            notes.append("the other's fastest: " + "; ".join(
+                f"{n} in {bests.count(n)} processes" for n in dict.fromkeys(bests)))
+        if bests:
+            row = {**row, "peer": max(dict.fromkeys(bests), key=bests.count)}
         out.append({**row, "tokens_per_s": tps, "tokens_per_s_range": tps_range,
                     "ms_per_step": _spread([s["ms_per_step"] for s in samples])[0],
                     "kernel_ms": _spread([s["kernel_ms"] for s in samples])[0],
