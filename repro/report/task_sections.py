@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..rundir import RunDir
+from ..transfer.probe import peak as probe_peak
 from .plots import plot_probe
 from .tables import md_table
 
@@ -71,9 +72,9 @@ def image_sections(shown: list[dict], images: list[str]) -> list[str]:
                 "images are folded back in for the final fit (§3.1), and the test set is "
                 "scored once. Accuracies in % ± one binomial standard error. \"Peaks in the "
                 "middle\" (§4.1) is claimed only when a middle layer beats the last by more "
-                "than twice their combined standard error. Runs from before this protocol "
-                "(no \"peaks\" entry) probed blocks 1..L with a parameter-free layer norm, "
-                "on 5,000 training images, without the fold-back.\n", md_table(probes)]
+                "than twice their combined standard error. Runs whose first column is L1 "
+                "predate this protocol: they probed blocks 1..L with a parameter-free layer "
+                "norm, on 5,000 training images, without the fold-back.\n", md_table(probes)]
     for image in images:
         caption = next((c for k, c in CAPTIONS.items() if image.endswith(f"-{k}.png")), "")
         out.append(f"![{image}]({image})\n" + (f"\n{caption}\n" if caption else ""))
@@ -94,8 +95,9 @@ def probe_rows(shown: list[dict]) -> list[dict]:
         row["best (val)"] = s["probe_best_layer"]
         row["test at best"] = (f"{100 * s['probe_test_accuracy']:.1f} ± "
                                f"{100 * s['probe_test_se']:.1f}")
-        peak = s.get("probe_peak")
-        row["peaks in the middle?"] = "not computed (older run)" if peak is None else (
+        peak = s.get("probe_peak") or probe_peak(s["probe_val_accuracy_per_layer"],
+                                                 s["probe_val_se_per_layer"])   # older runs
+        row["peaks in the middle?"] = (
             f"{'yes' if peak['peaks_in_middle'] else 'no'}: best − last "
             f"{100 * peak['best_minus_last']:+.1f} vs 2 × SE {200 * peak['combined_se']:.1f}")
         rows.append(row)
