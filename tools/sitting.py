@@ -35,6 +35,12 @@ GLUE = ("sst2", "cola", "mrpc", "rte", "stsb")
 COST = {"gpt1": (20, 330), "gpt2": (23, 330), "gpt3": (21, 330), "words": (22, 360),
         "chargpt": (4, 200), "adder": (2, 150), "igpt": (8, 240), "imagegpt": (8, 240)}
 PLANS = {"a": ("gpt1", "gpt2", "chargpt", "adder"), "b": ("gpt3", "words", "igpt", "imagegpt")}
+# This wave's sittings (issues 25, 29-31): the <= 1-epoch text runs with the scaling ladder, and
+# the GPT-1 / iGPT findings (pre-training with kept checkpoints, the fine-tuning matrix, the
+# layers-transferred sweep, the image runs and their probes per checkpoint).
+PLANS.update({"text": ("gpt2", "gpt3"), "images": ("igpt", "imagegpt")})
+LAYER_TASKS = ("sst2", "rte")      # GPT-1 Figure 2 (left), issue 31
+GPT1_SMALL_LAYERS = 6
 REPRO = [sys.executable, "-m", "repro"]
 THREADS = 2   # CPU threads per job
 SEEDS, FINETUNE_SEEDS = "0,1,2", "0,1,2,3,4"   # defaults of --seeds (finetune: >= 5 per arm)
@@ -76,6 +82,41 @@ def finetune(task: str, init: str, lm_coef: float, seed: int, scale: str) -> Job
                         *source], 3, 150, after=() if init == "random" else ("gpt1-s0",))
 
 
+def transfer_layers(task: str, k: int, seed: int, scale: str) -> Job:
+    """GPT-1 Figure 2 (left): the pre-trained embeddings and first k blocks, the rest random."""
+    return Job(f"ft-{task}-layers{k}-s{seed}",
+               REPRO + ["gpt1", "finetune", "--task", task, "--scale", scale, "--seed", str(seed),
+                        "--transfer-layers", str(k), "--init", "{gpt1-s0.run_dir}",
+                        "--no-progress", "--no-report", "--json"], 3, 90, after=("gpt1-s0",))
+
+
+def checkpoint_scores(paper: str, seed: int) -> Job:
+    """Every kept checkpoint scored: GPT-1's SST-2 zero-shot heuristic (Figure 2 right), iGPT's
+    linear probe (Figure 3)."""
+    verb = (["eval", f"{{{paper}-s{seed}.run_dir}}", "--all-checkpoints", "--tasks",
+             "sst2_zeroshot", "--no-progress"] if paper == "gpt1"
+            else ["probe", f"{{{paper}-s{seed}.run_dir}}", "--all-checkpoints"])
+    return Job(f"scores-{paper}-s{seed}", REPRO + verb + ["--json"], 6, 150,
+               after=(f"{paper}-s{seed}",))
+
+
+def export(paper: str, seed: int) -> Job:
+    """A run as a Hugging Face folder with its model card (after its evaluations, which the
+    card carries)."""
+    return Job(f"export-{paper}-s{seed}", REPRO + ["export", f"{{{paper}-s{seed}.run_dir}}",
+                                                   "--out", f"runs/exports/{paper}-small-s{seed}"],
+               4, 60, after=(f"eval-{paper}-s{seed}",))
+
+
+def scaling(paper: str, scale: str, jobs: int) -> Job:
+    """The scaling ladder (repro scaling): it packs its own runs and evaluations on the GPU and
+    skips what an earlier call finished; its report is rebuilt from the evidence afterwards."""
+    return Job(f"scaling-{paper}", REPRO + ["scaling", paper, "--scale", scale, "--jobs",
+                                            str(jobs), "--out", f"runs/{paper}-scaling-{scale}",
+                                            "--report-dir", "runs/scaling-report"],
+               60, 420)
+
+
 def timing() -> Job:
     """All of LAMBADA through `repro eval` on a random 124M GPT-2 checkpoint (target < 60 s)."""
     build = ("import torch; from transformers import GPT2Config, GPT2LMHeadModel; "
@@ -93,11 +134,22 @@ def plan(name: str, scale: str, seeds: list[int]) -> list[Job]:
                 for init, lm in (("pretrained", 0.5), ("pretrained", 0.0), ("random", 0.5))]
     if name == "timing":
         return [timing()]
+    if name == "scaling":
+        return [scaling("gpt3", scale, 8)]
+    if name == "gpt1":
+        return ([train("gpt1", 0, scale, *COST["gpt1"]), checkpoint_scores("gpt1", 0)]
+                + [transfer_layers(t, k, s, scale) for s in seeds[:3] for t in LAYER_TASKS
+                   for k in range(GPT1_SMALL_LAYERS)])
     if name not in PLANS:
-        raise SystemExit(f"unknown plan {name!r}: {', '.join(PLANS)}, finetune, timing")
-    papers = PLANS[name]
+        raise SystemExit(f"unknown plan {name!r}: {', '.join(PLANS)}, finetune, gpt1, "
+                         f"scaling, timing")
+    papers, seeds = PLANS[name], seeds[:3]   # a paper's runs: 3 seeds; --seeds feeds the matrix
     jobs = [train(p, s, scale, *COST[p]) for s in seeds for p in papers]
     jobs += [evaluate(p, s) for s in seeds for p in papers if p in TEXT]
+    if name == "text":
+        jobs.append(export("gpt2", seeds[0]))
+    if name == "images":
+        jobs += [checkpoint_scores("igpt", s) for s in seeds]
     return jobs
 
 
@@ -198,7 +250,8 @@ def pack(roots: list[Path], out: Path) -> Path:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("plans", help="comma-separated: a, b, finetune, timing")
+    p.add_argument("plans", help="comma-separated: a, b, text, images, gpt1, finetune, "
+                   "scaling, timing")
     p.add_argument("--deadline", type=float, required=True, help="seconds from now")
     p.add_argument("--gpu-gb", type=float, default=130)
     p.add_argument("--procs", type=int, default=12)
