@@ -14,6 +14,7 @@ import statistics
 from pathlib import Path
 
 from ..flops import mfu
+from ..outputs import write_files
 
 COLUMNS = [  # header, row field, format
     ("row", "name", "{}"), ("tokens/s", "tokens_per_s", "{:,.0f}"),
@@ -229,13 +230,11 @@ def merge_earlier(doc: dict, path: Path, ran: list[str], order: list[str]) -> di
 
 def write(doc: dict, out: Path, order: list[str], ran: list[str] | None = None) -> tuple[Path, Path]:
     """<out>/bench-<slug>.md and .json; with `ran` (a --rows run), merged into the old ones."""
-    out.mkdir(parents=True, exist_ok=True)
     stem = out / f"bench-{doc['device_slug']}"
     md, js = stem.with_suffix(".md"), stem.with_suffix(".json")
     for r in doc["rows"]:   # which command measured a row: kept with it through later merges
         r.setdefault("command", doc["command"])
     if ran is not None:
         doc = merge_earlier(doc, js, ran, order)
-    md.write_text(to_markdown(doc))
-    js.write_text(json.dumps(doc, indent=2) + "\n")
+    write_files(out, {md.name: to_markdown(doc), js.name: json.dumps(doc, indent=2) + "\n"})
     return md, js

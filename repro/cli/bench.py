@@ -180,11 +180,10 @@ def _largest(args, out: Path, command: str) -> None:
     from ..bench.document import device_slug
     from ..bench.largest import largest, to_markdown
     doc = largest(candidates(), args.budget_s or 240.0, memory_limit_gb=args.memory_gb)
-    out.mkdir(parents=True, exist_ok=True)
+    from ..outputs import write_files
     stem = out / f"largest-{device_slug(doc['device'])}"
     md = to_markdown(doc, command)
-    stem.with_suffix(".md").write_text(md)
-    stem.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_files(out, {f"{stem.name}.md": md, f"{stem.name}.json": json.dumps(doc, indent=2) + "\n"})
     print(f"wrote {stem}.md and {stem}.json", file=sys.stderr)
     _show(md, doc, args.json)
 

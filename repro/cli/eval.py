@@ -61,7 +61,8 @@ def parser() -> Parser:
                    "text the plan scores, load no weights (e.g. GPT-1's spaCy tokens for a "
                    "machine without spaCy)")
     p.add_argument("--tokenizer", help="with --tokenize-only and no model: gpt2 | gpt1")
-    p.add_argument("--context", type=number("--context"), default=1024, help="with --tokenizer: the context "
+    p.add_argument("--context", type=number("--context"), default=1024,
+                   help="with --tokenizer: the context "
                    "K-shot prompts must fit (default 1024)")
     return p
 

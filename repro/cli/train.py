@@ -23,10 +23,12 @@ def parser(paper: str) -> Parser:
     p = Parser(prog=f"repro {paper}", description=f"Train the {paper} recipe.")
     p.add_argument("--size", help="model size (python -m repro list shows them)")
     p.add_argument("--scale", default="tiny", help="tiny | small | medium | paper (default tiny)")
-    p.add_argument("--steps", type=number("--steps"), help="stop after N steps of the recipe's schedule (the "
+    p.add_argument("--steps", type=number("--steps"),
+                   help="stop after N steps of the recipe's schedule (the "
                    "schedule itself is unchanged; N past its end is refused: to train longer or "
                    "shorter set --set train.tokens=...)")
-    p.add_argument("--seed", type=number("--seed", minimum=0), help="seed of init, data order and dropout (default 0)")
+    p.add_argument("--seed", type=number("--seed", minimum=0),
+                   help="seed of init, data order and dropout (default 0)")
     p.add_argument("--out", default="runs", help="root folder of run folders (default runs)")
     p.add_argument("--device", help="auto (default: CUDA if present) | cpu | cuda")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest good "

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..errors import ReproError
+from ..outputs import write_files
 from ..rundir import git_commit
 from .markdown import render
 from .plots import plot_curves
@@ -71,8 +72,8 @@ def write_report(spec, scale: str, size: str | None, out_dir: Path, runs_root: P
     md = render(spec, cfg, result, shown, groups, parity, images)
     found, result["findings"] = probe_loss_section(spec, shown, out_dir, stem)
     md += "\n" + "\n".join(found) if found else ""
-    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (out_dir / f"{stem}.md").write_text(md)
+    write_files(out_dir, {f"{stem}.json": json.dumps(result, indent=2, default=str) + "\n",
+                          f"{stem}.md": md})   # each whole: a reader never sees half of one
     return out_dir / f"{stem}.md"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..data.glue import TASKS
 from ..errors import ReproError
+from ..outputs import write_files
 from ..rundir import RunDir, git_commit
 from ..transfer.recipe import FinetuneRecipe, differences, finetune_group, recipe_rows
 from . import finetune_stats as fs
@@ -155,8 +156,8 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
               "## Runs\n", md_table(run_rows(shown))]
     out_dir.mkdir(parents=True, exist_ok=True)
     json_out["runs"] = run_rows(shown)
-    (out_dir / f"{stem}.json").write_text(json.dumps(json_out, indent=2, default=str) + "\n")
-    (out_dir / f"{stem}.md").write_text("\n".join(lines))
+    write_files(out_dir, {f"{stem}.json": json.dumps(json_out, indent=2, default=str) + "\n",
+                          f"{stem}.md": "\n".join(lines)})
     return out_dir / f"{stem}.md"
 
 
