@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..errors import ReproError
 from .convert import BY_TYPE, from_state
+from .loading import unloadable
 
 # config.json fields config_from_hf reads without a default, besides the family's activation
 FIELDS = ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd", "layer_norm_epsilon",
@@ -34,9 +36,16 @@ def read_folder(source, device: str = "cpu"):
                                         FIELDS + (BY_TYPE[kind].act_key,)):
         return None
     from safetensors.torch import load_file
+    try:
+        tensors = load_file(weights, device=str(device))
+    except Exception as e:   # noqa: BLE001 - SafetensorError: a file cut short or not one
+        raise unloadable(source, e) from None
     state = {}
-    for k, v in load_file(weights, device=str(device)).items():
+    for k, v in tensors.items():
         # a folder saved from the base model (the released gpt2's) has no "transformer." prefix
         k = k if k.startswith(("transformer.", "lm_head.")) else "transformer." + k
         state[k] = v.float() if v.is_floating_point() else v   # as load_hf: fp32
-    return from_state(SimpleNamespace(**fields), state)
+    try:
+        return from_state(SimpleNamespace(**fields), state)
+    except ReproError as e:   # as transformers' path says it (repro.interop.loading)
+        raise ReproError(f"{source}: config.json disagrees with the weights ({e})") from None

@@ -22,14 +22,19 @@ def hub_reachable() -> bool:
         return False
 
 
+def unloadable(source, e: Exception) -> ReproError:
+    """The one line for a weights file that is missing, cut short or not one."""
+    first = (str(e).splitlines() or [type(e).__name__])[0]
+    return ReproError(f"{source}: its weights cannot be loaded ({first[:120]})")
+
+
 def from_pretrained_checked(model_class, source: str, dtype, ignored: tuple = ()):
     """model_class.from_pretrained(source), or ReproError naming what is wrong with the files;
     keys ending in one of `ignored` (buffers a class may or may not save) are not counted."""
     try:
         hf, info = model_class.from_pretrained(source, dtype=dtype, output_loading_info=True)
     except Exception as e:   # noqa: BLE001 - OSError, SafetensorError, size mismatches, ...
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise ReproError(f"{source}: its weights cannot be loaded ({first[:120]})") from None
+        raise unloadable(source, e) from None
     wrong = {what.split("_")[0]: [k for k in info.get(what, ()) if not str(k).endswith(ignored)]
              for what in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     wrong = {what: keys for what, keys in wrong.items() if keys}
