@@ -280,3 +280,24 @@ def test_a_refused_export_check_leaves_nothing(places, tmp_path, monkeypatch):
     with pytest.raises(Exception, match="the exported model disagrees with ours"):
         export.export_run(places["run"], tmp_path / "out" / "hf")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text, kind, value", [
+    ("1e6", int, 1_000_000), ("1_000", int, 1000), ("+7", int, 7), (" 3 ", int, 3),
+    ("12345678901234567890123", int, 12345678901234567890123),   # exact, not through a float
+    ("2.5e-4", float, 2.5e-4), ("0", int, 0)])
+def test_the_number_parser_reads_what_people_type(text, kind, value):
+    from repro.numbers import parse_number
+    got = parse_number(text, kind, "--n", minimum=0)
+    assert got == value and type(got) is kind
+
+
+def test_an_empty_output_folder_is_replaced_whole(tmp_path):
+    """An export into an empty folder the user made: the folder is replaced by the export."""
+    from repro.outputs import whole_folder
+    (tmp_path / "hf").mkdir()
+    with whole_folder(tmp_path / "hf") as tmp:
+        (tmp / "config.json").write_text("{}")
+        assert not (tmp_path / "hf" / "config.json").exists()   # not there before the end
+    assert [p.name for p in tmp_path.iterdir()] == ["hf"]
+    assert [p.name for p in (tmp_path / "hf").iterdir()] == ["config.json"]
