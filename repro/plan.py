@@ -54,5 +54,29 @@ def print_plan(info: dict) -> str:
         f"  time     {info['gpu_hours_h100']:,.1f} H100/H200-hours (the same bf16 peak) at "
         f"{info['mfu_assumed']:.0%} MFU",
     ]
+    if info.get("epochs") is not None:
+        lines.append(f"  epochs   {info['epochs']:.2f} of the training split's unique tokens")
+        if info["epochs"] > 1:
+            lines.append("  WARNING  more than one epoch: every token is seen again (GPT-2/3 saw "
+                         "their bulk data less than once); lower train.tokens or add data")
     lines += [f"  data     {k}: {v}" for k, v in info.get("data", {}).items()]
     return "\n".join(lines)
+
+
+def data_epochs(cfg: Config) -> float | None:
+    """Epochs the run takes of its training split's windows (tokenising the corpus once, as
+    training would), or None for data that are not a local text corpus (hub data, images)."""
+    if cfg.data.kind != "text" or cfg.data.dataset:
+        return None
+    from .data.tokens import load_tokens
+    n = len(load_tokens(cfg.data, cfg.data.tokenizer).train)
+    return epochs_of(BatchPlan(cfg).tokens_before(BatchPlan(cfg).total_steps), n,
+                     cfg.model.block_size, cfg.data.stride)
+
+
+def epochs_of(tokens: int, train_tokens: int, block_size: int, stride: int = 0) -> float:
+    """Tokens trained over the unique tokens the windows cover: at most 1 means no token was
+    seen twice (windows of stride block_size, drawn without replacement within an epoch)."""
+    stride = stride or block_size
+    windows = (train_tokens - 1 - block_size) // stride + 1
+    return tokens / (windows * stride)

@@ -71,6 +71,7 @@ class PaperSpec:
     evaluations: tuple = ()          # PaperEval rows: the paper's own evaluation numbers
     report_notes: tuple = ()         # paragraphs the report must carry (how a choice was made)
     finetune: object = None          # a repro.transfer.recipe.FinetuneSpec if the paper fine-tunes
+    ladder: object = None            # a repro.scaling.ladder.Ladder: sizes for `repro scaling`
     findings: tuple = ()             # Finding rows: the analysis claims its reports test
 
 

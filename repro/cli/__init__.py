@@ -29,6 +29,7 @@ VERBS = {  # verb -> (module under repro.cli, what it does)
     "tokenize": ("tokenize", "token ids of a text"),
     "probe": ("probe", "iGPT's linear probe of an image run's checkpoints, beside their "
                        "validation loss (iGPT Figure 3)"),
+    "scaling": ("scaling", "a ladder of sizes of a paper's recipe: L(N), L(C), zero-shot trend"),
 }
 PAPER_VERBS = {"finetune": ("finetune", "fine-tune a run on a downstream task")}
 

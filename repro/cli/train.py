@@ -109,6 +109,9 @@ def main(paper: str, argv: list[str]) -> None:
     if args.dry_run:
         from ..plan import plan, print_plan
         info = plan(cfg)
+        if cfg.scale != "paper":   # the paper scale is meant for the paper's (online) data
+            from ..plan import data_epochs
+            info["epochs"] = data_epochs(cfg)
         info["data"] = {"this run": cfg.data.dataset or cfg.data.path or cfg.data.source,
                         "tokenizer": cfg.data.tokenizer, **spec.data}
         print(json.dumps(info, indent=2) if args.json else print_plan(info))
