@@ -124,9 +124,9 @@ SPEC = PaperSpec(
         ("WebText training data", False, "not public; use --set data.dataset=openwebtext online"),
         ("byte-level BPE, 50,257 tokens", True, "tiktoken with the shipped ranks"),
         ("per-model LR tuned on 5% of WebText", False, "not disclosed; Table 2.1 LRs of GPT-3"),
-        ("LAMBADA scored on the last BPE token", False, "apparently OpenAI's (lm-eval issue 356, "
-         "transformers issue 13761); ours: the whole last word; eval task lambada_last_token"),
-        ("LAMBADA stop-word filter (§3.3)", False, "list and placement unpublished; eval task "
+        ("LAMBADA scored on the last BPE token", True, "apparently OpenAI's (lm-eval issue 356, "
+         "transformers issue 13761): eval task lambada_last_token; lambada scores the whole word"),
+        ("LAMBADA stop-word filter (§3.3)", True, "list and placement unpublished; eval task "
          "lambada_stopword: stop words never the argmax at the last token (our reading)"),
     ),
     data={"offline": "books (57 Project Gutenberg novels, data/books)",
