@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 DEFAULT = Path(".dev/carry/gpt1-tokens.tar.xz")   # what tools/gpu_env.sh unpacks
-EVAL_TASKS = "lambada,wikitext2,ptb"
+EVAL_TASKS = "lambada,wikitext2,ptb,sst2_zeroshot"   # + GPT-1 Figure 2 (right)
 
 
 def tokenize_all() -> None:
