@@ -127,6 +127,7 @@ def comparison_section(names: dict, by_seed: dict, cells: dict, evidence: dict,
     for (o, task, arm), cell in cells.items():
         if o == origin:
             per_task.setdefault(task, {})[arm] = cell
+    per_task = {t: per_task[t] for t in TASKS if t in per_task}   # GLUE's order, as the tables
     rows = comparisons(per_task, {t: e["gold"] for t, e in evidence.items()}, names)
     if not rows:
         return [], []
@@ -140,4 +141,5 @@ def comparison_section(names: dict, by_seed: dict, cells: dict, evidence: dict,
                      f"predictions (they predate dev_predictions.json), so an interval that "
                      f"involves them is {SEED_ONLY}: the seeds' spread only, without the dev "
                      f"set's sampling error, hence too narrow.\n")
-    return lines + [v + "\n" for v in verdict_lines(rows, names)], shown(rows)
+    numbers = [{**row, **r["_result"]} for row, r in zip(shown(rows), rows)]   # for the JSON
+    return lines + [v + "\n" for v in verdict_lines(rows, names)], numbers
