@@ -108,6 +108,10 @@ SPEC = PaperSpec(
         ("linear probe on mean-pooled LayerNorm(h_l), layer chosen on validation", True,
          "repro.transfer.probe; the test set is scored once"),
         ("fine-tuning and BERT objective", False, "out of scope for pre-training reproduction"),
+        ("about 100 ImageNet epochs (§3.4: 1M iterations of 128 images)", True,
+         "multi-epoch is faithful here: iGPT saw each image about 100 times, so a scale that "
+         "repeats the shipped images is the paper's regime (unlike GPT-2/3's text scales, which "
+         "stay at or under one epoch)"),
     ),
     data={"offline": "cifar10 subset (10,000 train of which 1,000 held out for validation, "
                      "2,000 test; data/cifar10-subset)",
