@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ReproError
 from ..rundir import RunDir
 from ..step_scores import read_all
 from .plots import _plt
-from .runs import gather
+from .runs import damaged, gather
 from .tables import md_table
 from .verdict import RULE, accuracy_interval, difference, verdict
 
@@ -23,7 +24,11 @@ def load_curves(folder: Path, origin: str) -> list[dict]:
     """The runs under folder with eval-<step>.json files: {"dir", "origin", "points"}."""
     out = []
     for d in sorted(folder.glob("*/")) if folder.is_dir() else ():
-        points = read_all(RunDir(d), "eval")
+        try:
+            points = read_all(RunDir(d), "eval")
+        except ReproError as e:
+            out.append(damaged(d, e))   # gather names it and leaves it out
+            continue
         if points:
             out.append({"dir": d, "origin": origin, "points": points})
     return out

@@ -5,8 +5,10 @@ rank correlation over every point with a 95% interval (two-level bootstrap: runs
 checkpoints) and the verdict on "lower loss, better features" (a negative correlation)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from ..errors import ReproError
 from ..rundir import RunDir
 from ..step_scores import read_all
 from .plots import _plt
@@ -21,7 +23,11 @@ def probe_points(runs: list[dict], origin: str) -> dict:
     for r in runs:
         if r["origin"] != origin:
             continue
-        points = read_all(RunDir(r["dir"]), "probe")
+        try:
+            points = read_all(RunDir(r["dir"]), "probe")
+        except ReproError as e:   # one damaged file: the run is left out, and the user told
+            print(f"repro: left out of the probe-vs-loss figure: {e}", file=sys.stderr)
+            continue
         if len(points) >= 2:
             label = f"seed {r['config']['train']['seed']}: {r['dir'].name}"
             out[label] = [(s, p["val_loss"], 100 * p["probe_test_accuracy"],
