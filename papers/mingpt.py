@@ -14,7 +14,6 @@ from repro.spec import PaperSpec, Reference, Scale, inferred
 
 MINGPT = "Karpathy, minGPT (github.com/karpathy/minGPT), 2020"
 NANOGPT = "Karpathy, nanoGPT (github.com/karpathy/nanoGPT), 2023"
-SCRATCH = ("model.vocab_pad_multiple=1",)
 
 
 def _demo(name, title, citation, recipe, tiny, small, sources, references=(), data=None,

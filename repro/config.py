@@ -123,7 +123,7 @@ class TrainConfig:
 @dataclass
 class DataConfig:
     kind: str = "text"
-    source: str = "books"            # a shipped source name (see repro.data.corpora.SOURCES)
+    source: str = "books"            # a shipped source name (see repro.data.shipped.SOURCES)
     path: str = ""                   # a user's file or folder; overrides `source`
     dataset: str = ""                # a hub dataset id (online); overrides `source`
     dataset_config: str = ""

@@ -115,11 +115,6 @@ def size_config(spec: PaperSpec, size: str) -> Config:
     return cfg.replace(paper=spec.name, size=size)
 
 
-def planned_tokens(cfg: Config) -> int:
-    """Tokens the schedule spans."""
-    return cfg.train.tokens
-
-
 def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
     """Shrink a paper config to a scale by the rule of the module docstring. `overrides` (the
     user's --set) count as part of the scale: a shorter run, another batch or width keeps the
@@ -127,7 +122,7 @@ def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
     out = cfg.replace(scale=name)
     if name == "paper":   # exact: the user's changes apply as given
         return apply_overrides(out, list(overrides))
-    paper_tokens = planned_tokens(out)
+    paper_tokens = out.train.tokens
     paper_batch_tokens = out.train.batch_size * out.model.block_size
     paper_warmup_updates = out.schedule.warmup_tokens / paper_batch_tokens
     paper_embd = out.model.n_embd
@@ -143,13 +138,13 @@ def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
     given = {pair.split("=", 1)[0].strip() for pair in pairs}
     if m.n_inner and "model.n_inner" not in given:  # an explicit MLP width keeps its ratio (GPT-1: 4x)
         m.n_inner = m.n_inner * m.n_embd // paper_embd
-    ratio = planned_tokens(out) / paper_tokens if paper_tokens else 1.0
+    ratio = out.train.tokens / paper_tokens if paper_tokens else 1.0
     for key in ("decay_tokens", "batch_ramp_tokens"):
         if f"schedule.{key}" not in given:
             setattr(s, key, round(getattr(s, key) * ratio))
     if "schedule.warmup_tokens" not in given:
         batch_tokens = t.batch_size * m.block_size
-        run_updates = planned_tokens(out) / batch_tokens
+        run_updates = out.train.tokens / batch_tokens
         s.warmup_tokens = round(min(paper_warmup_updates, WARMUP_CAP * run_updates) * batch_tokens)
     if "schedule.batch_ramp_start_tokens" not in given:
         s.batch_ramp_start_tokens = round(s.batch_ramp_start_tokens

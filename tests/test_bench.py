@@ -9,7 +9,6 @@ import math
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -30,16 +29,18 @@ FIELDS = ("name", "key", "role", "tokens_per_s", "tokens_per_s_range", "ms_per_s
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench")
+    """The quick run as a user types it (no --out), in a fresh folder: (doc, where, stderr)."""
+    cwd = tmp_path_factory.mktemp("bench")
     proc = subprocess.run([sys.executable, "-m", "repro", "bench", "--quick", "--processes", "2",
-                           "--json", "--out", str(out)], capture_output=True, text=True,
-                          timeout=400, env=cli_env(), cwd=out)
+                           "--json"], capture_output=True, text=True,
+                          timeout=400, env=cli_env(), cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout), out, proc.stderr
+    return json.loads(proc.stdout), cwd, proc.stderr
 
 
 def test_quick_report_rows(quick):
-    doc, out, stderr = quick
+    doc, cwd, stderr = quick
+    out = cwd / "runs" / "bench"
     assert doc["device"] == "cpu" and doc["quick"] and doc["matmul_tflops"] is None
     assert doc["processes"] == 2 and stderr.count("[bench] process ") == 2   # one per repetition
     assert json.loads((out / "bench-cpu.json").read_text()) == doc
@@ -74,21 +75,40 @@ def test_quick_report_rows(quick):
     assert doc["attention_time_ratio"] > 0
 
 
+def markdown_table(md: str) -> list[dict]:
+    """The first table of a markdown text, one dict per row keyed by the header."""
+    lines = [line for line in md.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+            for line in lines[2:]]
+
+
 def test_quick_markdown(quick):
-    doc, out, _ = quick
-    md = (out / "bench-cpu.md").read_text()
-    assert "| row | tokens/s | tokens/s min-max |" in md and "## Method" in md
-    assert "--quick" in md and "fresh processes per pair: 2" in md
-    for r in doc["rows"]:
-        assert r["name"] in md
+    """Each table row carries the document's numbers for that row, as the columns format them."""
+    doc, cwd, _ = quick
+    md = (cwd / "runs" / "bench" / "bench-cpu.md").read_text()
+    table = markdown_table(md)
+    assert [t["row"] for t in table] == [r["name"] for r in doc["rows"]]
+    for t, r in zip(table, doc["rows"]):
+        low, high = r["tokens_per_s_range"]
+        assert t["tokens/s"] == f"{r['tokens_per_s']:,.0f}"
+        assert t["tokens/s min-max"] == f"{low:,.0f}-{high:,.0f}"
+        assert t["ms/step"] == f"{r['ms_per_step']:.2f}"
+        assert t["processes"] == "2/2"
+        assert t["MFU (datasheet)"] == t["peak mem GB"] == ""   # the CPU has neither
+        ratio = "" if r["ratio_vs_peer"] is None else f"{r['ratio_vs_peer']:.2f}x"
+        assert t["ours / other"] == ratio
+    assert md.splitlines()[4] == (f"- precision: {doc['dtype']}; timed steps per contender and "
+                                  f"process: "
+                                  f"{doc['timed_steps_per_contender']}; fresh processes per "
+                                  f"pair: 2; wall time {doc['wall_s']} s")
 
 
-def test_quick_never_writes_into_reports(monkeypatch):
-    seen = {}
-    monkeypatch.setattr(cli_bench, "_bench", lambda args, keys, rows, out, command:
-                        seen.update(out=out))
-    cli_bench.main(["--quick"])
-    assert seen["out"] == Path("runs/bench")
+def test_quick_never_writes_into_reports(quick):
+    """Without --out, a smoke run writes runs/bench/ under the working folder, nothing else."""
+    _, cwd, stderr = quick
+    written = sorted(str(p.relative_to(cwd)) for p in cwd.rglob("*") if p.is_file())
+    assert written == ["runs/bench/bench-cpu.json", "runs/bench/bench-cpu.md"]
     assert "runs/bench" in cli_bench.parser().format_help()
 
 
@@ -116,8 +136,10 @@ def test_aggregate_median_range_and_failures():
     assert a["warmup_s_first"] == 10.0 and a["warmup_s_later"] == (10.0 / 3 + 10.0 / 4) / 2
     failed = D.aggregate(info, [{"process": 1, "error": "RuntimeError: CUDA out of memory"}])
     assert all(r["tokens_per_s"] is None and r["error"].endswith("out of memory") for r in failed)
-    line = D.table([a]).splitlines()[-1]
-    assert "| 400 | 300-500 |" in line and "| 2.00x | 2.00-3.00x | 3/4 | 10; 3 |" in line
+    # ms/step: the median of 1e3/300, 1e3/500, 1e3/400; no GPU time, MFU or memory measured
+    assert D.table([a]).splitlines()[-1] == (
+        "| a | 400 | 300-500 | 2.50 |  |  |  |  | 2.00x | 2.00-3.00x | 3/4 | 10; 3 "
+        "| 1 of 4 processes failed: process 2: process exited with code 1 |")
 
 
 def test_the_peer_runs_at_every_compile_mode_and_ours_divide_by_its_best():
@@ -159,24 +181,32 @@ def test_rows_merge_into_an_earlier_report(tmp_path):
     D.write(doc("x", 100.0), tmp_path, order)
     D.write(doc("y", 200.0), tmp_path, order, ran=["y"])
     merged = json.loads((tmp_path / "bench-cpu.json").read_text())
-    assert [r["key"] for r in merged["rows"]] == ["x", "y"]
+    assert [(r["key"], r["tokens_per_s"]) for r in merged["rows"]] == [("x", 100.0),
+                                                                        ("y", 200.0)]
     assert merged["kept_from_earlier_run"] == ["x"]
-    kept = "pairs kept from earlier runs, with those runs' figures"
-    md = (tmp_path / "bench-cpu.md").read_text()
-    assert kept in md and "x (`python -m repro bench --rows x`)" in md
+
+    def kept_line() -> str:
+        md = (tmp_path / "bench-cpu.md").read_text().splitlines()
+        return next(line for line in md if line.startswith("- pairs kept from earlier runs"))
+    kept = ("- pairs kept from earlier runs, with those runs' figures (processes; MFU against "
+            "their own matmul): ")
+    assert kept_line() == kept + "x (`python -m repro bench --rows x`)"
     D.write(doc("y", 300.0), tmp_path, order, ran=["y"])   # again: x still from the first command
-    assert "x (`python -m repro bench --rows x`)" in (tmp_path / "bench-cpu.md").read_text()
+    assert kept_line() == kept + "x (`python -m repro bench --rows x`)"
     D.write(doc("x", 400.0), tmp_path, order, ran=["x"])   # y kept now, from its last command
-    md = (tmp_path / "bench-cpu.md").read_text()
-    assert "y (`python -m repro bench --rows y`)" in md and "`python -m repro bench --rows x`" in md
-    # a report from before rows and documents recorded their command
+    assert kept_line() == kept + "y (`python -m repro bench --rows y`)"
+    merged = json.loads((tmp_path / "bench-cpu.json").read_text())
+    assert [(r["key"], r["tokens_per_s"], r["command"]) for r in merged["rows"]] == [
+        ("x", 400.0, "python -m repro bench --rows x"), ("y", 300.0, "python -m repro bench --rows y")]
+    # a report whose rows do not say which command measured them is replaced, not merged
     old = json.loads((tmp_path / "bench-cpu.json").read_text())
-    del old["command"]
     for r in old["rows"]:
         del r["command"]
     (tmp_path / "bench-cpu.json").write_text(json.dumps(old))
     D.write(doc("y", 500.0), tmp_path, order, ran=["y"])
-    assert "x (`command not recorded`)" in (tmp_path / "bench-cpu.md").read_text()
+    replaced = json.loads((tmp_path / "bench-cpu.json").read_text())
+    assert [(r["key"], r["tokens_per_s"]) for r in replaced["rows"]] == [("y", 500.0)]
+    assert "kept_from_earlier_run" not in replaced
 
 
 FAKE_WORKER = r"""

@@ -93,7 +93,7 @@ def test_sst2_very_heuristic_on_a_hand_made_example(tmp_path):
     from repro.eval import data, protocols
     from repro.eval.scoring import Scorer
     from repro.eval.settings import EvalSettings
-    from repro.eval.tasks import get_task, source_text
+    from repro.eval.tasks import get_task, read_task_files
     tsv = tmp_path / "dev.tsv"
     tsv.write_text("sentence\tlabel\na good film \t1\na bad film \t0\n"
                    "so good good but bad \t0\nso bad bad good \t0\n")
@@ -101,7 +101,7 @@ def test_sst2_very_heuristic_on_a_hand_made_example(tmp_path):
     lm, task = BagOfWords(tok), get_task("sst2_zeroshot")
     scorer = Scorer(lm, "cpu", 8, "fp32", False)
     setup = protocols.Setup(tok, EvalSettings(path=str(tsv)), 64, scorer)
-    rows = protocols.run(setup, task, source_text(task, str(tsv)), 0, 0)
+    rows = protocols.run(setup, task, read_task_files(task, str(tsv)), 0, 0)
     # predictions by hand: positive, negative, positive (2 good > 1 bad: wrong), negative
     assert [(r["metric"], r["value"], r["n"]) for r in rows] == [
         ("accuracy", 75.0, 4), ("accuracy_per_token", 75.0, 4)]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from repro.flops import flops_6n
 from repro.spec import (SCALES, SPEC_COLUMNS, WARMUP_CAP, Inferred, derive, note_rows,
-                        planned_tokens, resolve, size_config, spec_rows)
+                        resolve, size_config, spec_rows)
 
 CASES = [(p, size, scale) for p, spec in PAPERS.items() for size in spec.sizes
          for scale in spec.scales]
@@ -37,7 +37,7 @@ def test_every_size_and_scale_resolves(paper, size, scale):
     cfg = resolve(spec, size, scale)
     assert (cfg.paper, cfg.size, cfg.scale) == (paper, size, scale)
     assert validate(cfg) is cfg
-    assert planned_tokens(cfg) > 0
+    assert cfg.train.tokens > 0
     # the resolved config is exactly the paper's size config put through derive
     expect = derive(size_config(spec, size), spec.scales[scale], scale)
     assert cfg.to_dict() == expect.to_dict()
@@ -52,7 +52,7 @@ def test_scales_keep_the_recipe_fractions(paper, scale):
     if scale not in spec.scales:
         pytest.skip(f"{paper} has no {scale} scale")
     big, small = resolve(spec, None, "paper"), resolve(spec, None, scale)
-    ratio = planned_tokens(small) / planned_tokens(big)
+    ratio = small.train.tokens / big.train.tokens
     for key in ("decay_tokens", "batch_ramp_tokens"):
         want = getattr(big.schedule, key) * ratio
         assert abs(getattr(small.schedule, key) - want) <= 0.5, key
@@ -92,7 +92,7 @@ def test_tiny_scales_are_small():
     for name, spec in PAPERS.items():
         cfg = resolve(spec, None, "tiny")
         assert cfg.model.n_layer <= 2 and cfg.model.n_embd <= 128, name
-        assert planned_tokens(cfg) <= 200_000, name
+        assert cfg.train.tokens <= 200_000, name
         assert cfg.train.device == "auto" and cfg.train.precision in ("auto", "fp32")
 
 

@@ -153,8 +153,11 @@ def _cell(row: dict, field: str, fmt: str) -> str:
     if field == "processes_text":
         return f"{row.get('processes', 1)}/{row.get('processes_run', 1)}"
     if field == "warmup_text":
-        first, later = row.get("warmup_s_first", row.get("warmup_s")), row.get("warmup_s_later")
-        return "" if first is None else f"{first:.0f}" + ("" if later is None else f"; {later:.0f}")
+        first = row.get("warmup_s_first")
+        later = row.get("warmup_s_later")
+        if first is None:
+            return ""
+        return f"{first:.0f}" + ("" if later is None else f"; {later:.0f}")
     value = row.get(field)
     if value is None:
         return ""
@@ -184,7 +187,7 @@ def to_markdown(doc: dict) -> str:
     by_command: dict = {}   # the pairs kept from earlier runs, by the command that measured them
     for r in doc["rows"]:
         if r["key"] in doc.get("kept_from_earlier_run", []):
-            by_command.setdefault(r.get("command", NOT_RECORDED), set()).add(r["key"])
+            by_command.setdefault(r["command"], set()).add(r["key"])
     if by_command:
         head.append("- pairs kept from earlier runs, with those runs' figures (processes; MFU against "
                     "their own matmul): " + "; ".join(f"{', '.join(sorted(keys))} (`{cmd}`)"
@@ -203,7 +206,6 @@ def to_markdown(doc: dict) -> str:
 
 
 # ---- files -------------------------------------------------------------------------------
-NOT_RECORDED = "command not recorded"
 def in_order(rows: list[dict], order: list[str]) -> list[dict]:
     return sorted(rows, key=lambda r: order.index(r["key"]))   # stable: a pair's own order
 
@@ -211,17 +213,18 @@ def in_order(rows: list[dict], order: list[str]) -> list[dict]:
 def merge_earlier(doc: dict, path: Path, ran: list[str], order: list[str]) -> dict:
     """A --rows run replaces only its own pairs in an earlier report of the same device, so
     pairs skipped by the time budget can be run alone without losing the others; the merged
-    report says which pairs came from before."""
+    report says which pairs came from before, and the command that measured each. A report
+    whose rows do not record their command (one from before they did) is replaced, not merged:
+    its rows could not say what measured them."""
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return doc
     if (old.get("device"), old.get("quick")) != (doc["device"], doc["quick"]):
         return doc
+    if not all("command" in r for r in old.get("rows", [])):
+        return doc
     kept = [r for r in old.get("rows", []) if r.get("key") in order and r["key"] not in ran]
-    for r in kept:   # reports written before rows had a kind or a command
-        r.setdefault("kind", "attention" if r["name"].startswith("attention ") else "model")
-        r.setdefault("command", old.get("command", NOT_RECORDED))
     doc["rows"] = in_order(kept + doc["rows"], order)
     doc["kept_from_earlier_run"] = sorted({r["key"] for r in kept})
     doc["attention_time_ratio"] = attention_time_ratio(doc["rows"])

@@ -127,7 +127,7 @@ def plan(args, em_config) -> list:
 
 def check_data(tasks: list, settings) -> None:
     """Before any weights load: a task whose data neither ships nor is given is refused."""
-    from ..eval.tasks import source_text
+    from ..eval.tasks import read_task_files
     check(not settings.path or len({t.name for t in tasks}) == 1,
           "--set eval.path names one file: select one task with --tasks")
     if settings.path:   # refused as training refuses data.path, before any weights load
@@ -135,7 +135,7 @@ def check_data(tasks: list, settings) -> None:
         user_text(settings.path)
     for task in dict.fromkeys(tasks):
         if not task.shipped and not settings.path:
-            source_text(task, "")           # raises with the file to point eval.path at
+            read_task_files(task, "")           # raises with the file to point eval.path at
 
 
 # ---- main ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ReproError, check
-from .corpora import data_dir
+from .shipped import data_dir
 
 SPLITS = ("train", "dev")
 

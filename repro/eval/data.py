@@ -14,7 +14,7 @@ import lzma
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.corpora import data_dir
+from ..data.shipped import data_dir
 from ..data.tokenizers import ASSETS
 from ..errors import ReproError, check
 
@@ -86,7 +86,7 @@ def checksums(names) -> dict:
 def user_text(path: str) -> str:
     """The user's file (xz or plain), refused in one line where training would refuse it as
     data.path (missing, a folder, empty, binary, not UTF-8) or where it holds no text."""
-    from ..data.corpora import check_text_file
+    from ..data.text_files import check_text_file
     p, what = Path(path).expanduser(), f"--set eval.path={path}"
     try:
         if p.suffix != ".xz":

@@ -10,7 +10,7 @@ from ..rundir import git_commit
 from . import data
 from .protocols import Setup, run
 from .scoring import Scorer
-from .tasks import source_text
+from .tasks import read_task_files
 
 
 def evaluate(em, plan: list, limit: int, settings, device: str, batch_size: int,
@@ -20,7 +20,7 @@ def evaluate(em, plan: list, limit: int, settings, device: str, batch_size: int,
     rows, files, commit = [], {}, git_commit()
     for task, shots in plan:
         start = time.perf_counter()
-        texts = source_text(task, settings.path)
+        texts = read_task_files(task, settings.path)
         new = run(setup, task, texts, shots, limit)
         seconds = round(time.perf_counter() - start, 2)
         rows += [{**r, "seconds": seconds, "checkpoint": em.checkpoint, "commit": commit,
@@ -38,7 +38,7 @@ def tokenize_only(tokenizer, context: int, plan: list, limit: int, settings) -> 
     (task, K) done."""
     setup = Setup(tokenizer, settings, context)
     for task, shots in plan:
-        run(setup, task, source_text(task, settings.path), shots, limit)
+        run(setup, task, read_task_files(task, settings.path), shots, limit)
     return len(plan)
 
 

@@ -106,7 +106,7 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-def source_text(task: Task, path: str) -> list[str]:
+def read_task_files(task: Task, path: str) -> list[str]:
     """The text of each file the task reads: the user's file when eval.path is set, else the
     shipped ones (verified); a task without a shipped set and no path is refused."""
     if path:
