@@ -9,6 +9,7 @@ continues; --report-only rebuilds the report from the finished runs alone.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -82,6 +83,7 @@ def _log(message: str) -> None:
 
 def check_epochs(spec, base: str, ladder_rungs, sets: list[str]) -> float:
     """Refuse a ladder whose runs would see a token twice; return the epochs they take."""
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"   # the count's one-time tokenising
     from ..plan import data_epochs
     from ..spec import resolve
     worst = 0.0
