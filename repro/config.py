@@ -23,7 +23,7 @@ CHOICES = {  # field -> allowed values; validated in one place
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.compile_mode": ("default", "reduce-overhead", "max-autotune"),
-    "train.loss_impl": ("standard", "cce"),
+    "train.loss_impl": ("standard", "cce", "chunked"),
     "train.log_with": ("none", "tensorboard", "wandb", "mlflow", "all"),
     "data.kind": ("text", "images", "addition"),
     "data.tokenizer": ("gpt2", "gpt1", "char", "palette"),
@@ -111,7 +111,8 @@ class TrainConfig:
     compile: bool = False
     compile_mode: str = "default"    # torch.compile mode; reduce-overhead and max-autotune replay
                                      # forward+backward as CUDA graphs (for host-bound steps)
-    loss_impl: str = "standard"      # cce: cut-cross-entropy's fused head+loss, logits never stored
+    loss_impl: str = "standard"      # cce: cut-cross-entropy's fused head+loss, logits never
+                                     # stored; chunked: the same in plain torch (losses.py)
     activation_checkpointing: bool = False  # recompute each block in the backward: less memory
     seed: int = 0
     device: str = "auto"

@@ -53,4 +53,52 @@ def cce_loss():
     return loss
 
 
-LOSSES = {"standard": standard_loss, "cce": cce_loss}   # train.loss_impl -> loss(x, W, y, V)
+CHUNK_TOKENS = 8192   # tokens per chunk: a (8192, 50304) fp32 block is 1.6 GB
+
+
+class _ChunkedCrossEntropy(torch.autograd.Function):
+    """The loss and its gradients in one pass over chunks of tokens. Per chunk: the logits,
+    their logsumexp, and at once the gradients of the mean loss for x and W (softmax minus
+    one-hot, over the kept targets' count); backward only scales them by the incoming
+    gradient. No (B*T, V) tensor is ever whole (nor its fp32 copy, nor its gradient), and
+    nothing is recomputed: the head's three matmuls, as in the plain path. Padding columns
+    are -inf, so their rows get no gradient; with every target ignored the loss is 0."""
+
+    @staticmethod
+    def forward(ctx, x, weight, targets, vocab_size: int, chunk: int):
+        x2, t = x.reshape(-1, x.size(-1)), targets.reshape(-1)
+        n = (t >= 0).sum().clamp(min=1)
+        grad_x, grad_w = torch.empty_like(x2), torch.zeros_like(weight, dtype=torch.float32)
+        total = torch.zeros((), dtype=torch.float32, device=x.device)
+        for a in range(0, x2.size(0), chunk):
+            xc, tc = x2[a:a + chunk], t[a:a + chunk]
+            logits = F.linear(xc, weight).float()
+            if logits.size(-1) != vocab_size:
+                logits[:, vocab_size:] = float("-inf")
+            keep, safe = tc >= 0, tc.clamp(min=0)
+            lse = logits.logsumexp(-1)
+            total = total + ((lse - logits.gather(1, safe[:, None])[:, 0]) * keep).sum()
+            g = (logits - lse[:, None]).exp_()
+            g[torch.arange(len(tc), device=g.device), safe] -= 1.0
+            g = (g * (keep[:, None] / n)).to(xc.dtype)
+            grad_x[a:a + chunk] = g @ weight.to(g.dtype)
+            grad_w += (g.t() @ xc).float()
+        ctx.save_for_backward(grad_x.view_as(x), grad_w.to(weight.dtype))
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_x, grad_w = ctx.saved_tensors
+        return grad_x * grad_out, grad_w * grad_out, None, None, None
+
+
+def chunked_loss(chunk_tokens: int = CHUNK_TOKENS):
+    """The plain loss in chunks (_ChunkedCrossEntropy), in plain torch: no package, no logits
+    in memory; what it does to a compiled step's speed is for the bench to say."""
+    def loss(x, head_weight, targets, vocab_size: int):
+        return _ChunkedCrossEntropy.apply(x, head_weight, targets, vocab_size, chunk_tokens)
+    return loss
+
+
+LOSSES = {"standard": standard_loss, "cce": cce_loss,   # train.loss_impl -> loss(x, W, y, V)
+          "chunked": chunked_loss}

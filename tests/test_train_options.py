@@ -90,6 +90,36 @@ def test_cce_refused_cleanly_when_missing(monkeypatch):
         GPT(SHAPE, loss_impl="cce")
 
 
+def test_chunked_loss_matches_the_standard_loss_and_gradients():
+    """train.loss_impl=chunked: the same loss and gradients as the plain head + cross-entropy,
+    in one chunk (the model) and in several uneven ones with padding columns and ignored
+    targets (the function); the padding rows of the tied head get no gradient."""
+    from repro.losses import chunked_loss, standard_loss
+    shape = dataclasses.replace(SHAPE, embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0)
+    torch.manual_seed(0)
+    standard = GPT(shape).train()
+    torch.manual_seed(0)
+    chunked = GPT(shape, loss_impl="chunked").train()
+    a, b = step(standard), step(chunked)
+    torch.testing.assert_close(b[0], a[0], rtol=1e-5, atol=1e-6)
+    for name, g in a[1].items():
+        torch.testing.assert_close(b[1][name], g, rtol=1e-5, atol=1e-6, msg=name)
+    assert torch.count_nonzero(b[1]["transformer.wte.weight"][shape.vocab_size:]) == 0
+    g = torch.Generator().manual_seed(3)
+    x, w = torch.randn(2, 75, 16, generator=g), torch.randn(128, 16, generator=g)
+    y = torch.randint(0, 100, (2, 75), generator=g)
+    y[0, :20] = -1
+    out = []
+    for fn in (standard_loss(), chunked_loss(chunk_tokens=40)):   # 150 tokens: 40+40+40+30
+        xs, ws = x.clone().requires_grad_(), w.clone().requires_grad_()
+        loss = fn(xs, ws, y, 100)
+        (3 * loss).backward()
+        out.append((loss.detach(), xs.grad, ws.grad))
+    for want, got in zip(out[0], out[1]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert torch.count_nonzero(out[1][2][100:]) == 0 and out[1][0] > 0
+
+
 @pytest.mark.slow   # cce's CPU path is torch.compile'd: about 30 s on 2 cores
 def test_cce_matches_the_standard_loss_on_cpu():
     """Same loss and gradients through cut-cross-entropy's CPU path: the vocabulary padding rows

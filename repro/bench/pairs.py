@@ -64,8 +64,8 @@ class Attention:
 
 
 def quick(pair: Pair | Attention) -> Pair | Attention:
-    """The CPU smoke version: tiny shapes, eager, the standard loss (cce's CPU path compiles);
-    contenders that then coincide run once."""
+    """The CPU smoke version: tiny shapes, eager, the standard loss for cce (its CPU path
+    compiles); contenders that then coincide run once."""
     if isinstance(pair, Attention):
         return replace(pair, batch=2, heads=2, ctx=128, head_dim=16, band=32)
     # a 50k-row head would dominate a 2x64 model on a CI CPU; 1000 still pads to 1024
@@ -73,8 +73,8 @@ def quick(pair: Pair | Attention) -> Pair | Attention:
                     band_width=16, vocab_size=min(pair.shape.vocab_size, 1000))
     seen = []
     for c in pair.contenders:
-        c = replace(c, compile_mode=None, **({"loss_impl": "standard"} if isinstance(c, Ours)
-                                             else {}))
+        cce = isinstance(c, Ours) and c.loss_impl == "cce"
+        c = replace(c, compile_mode=None, **({"loss_impl": "standard"} if cce else {}))
         if c not in seen:
             seen.append(c)
     return replace(pair, shape=shape, batch=max(pair.batch // 8, 1), contenders=tuple(seen))
@@ -99,7 +99,8 @@ def contender_name(pair: Pair, c) -> str:
         return f"{pair.label} HF {hf_class_name(pair.shape)} B{pair.batch} {mode}"
     band = f" band {pair.shape.band_width}" if c.attention in ("alternating", "banded") else ""
     words = [pair.label, "ours", f"B{pair.batch}", mode, (c.attention or "") + band,
-             "cce" if c.loss_impl == "cce" else "", "checkpointed" if c.checkpointing else ""]
+             "" if c.loss_impl == "standard" else c.loss_impl,
+             "checkpointed" if c.checkpointing else ""]
     return " ".join(w for w in words if w)
 
 
