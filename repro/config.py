@@ -80,7 +80,8 @@ class OptimConfig:
     beta2: float = 0.95
     eps: float = 1e-8
     weight_decay: float = 0.1
-    decay_embeddings: bool = True    # apply weight decay to wte/wpe (all matrices); biases/gains never
+    # apply weight decay to wte/wpe (all matrices); biases/gains never
+    decay_embeddings: bool = True
     grad_clip: float = 1.0           # global-norm clip; 0 disables
 
 
@@ -132,7 +133,8 @@ class DataConfig:
     tokenizer: str = "gpt2"
     val_fraction: float = 0.1        # held-out tail for sources without a fixed split
     max_chars: int = 0               # use only the first N characters of each split (0: all)
-    stride: int = 0                  # tokens between training windows (0: block_size; 1: any offset)
+    # tokens between training windows (0: block_size; 1: any offset)
+    stride: int = 0
     image_size: int = 32             # images are resized to image_size x image_size
     palette_size: int = 512          # k-means colours (iGPT: 512)
     max_images: int = 0              # use only the first N training images (0: all)

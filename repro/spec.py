@@ -136,7 +136,8 @@ def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
     out = apply_overrides(out, pairs)
     m, t, s = out.model, out.train, out.schedule
     given = {pair.split("=", 1)[0].strip() for pair in pairs}
-    if m.n_inner and "model.n_inner" not in given:  # an explicit MLP width keeps its ratio (GPT-1: 4x)
+    # an explicit MLP width keeps its ratio (GPT-1: 4x)
+    if m.n_inner and "model.n_inner" not in given:
         m.n_inner = m.n_inner * m.n_embd // paper_embd
     ratio = out.train.tokens / paper_tokens if paper_tokens else 1.0
     for key in ("decay_tokens", "batch_ramp_tokens"):

@@ -166,7 +166,8 @@ def contenders(pair: Pair | Attention, device, warmup: dict) -> list[Timed]:
             if shape.sos_token:   # HF iGPT takes the sos id as the first input token
                 ids = torch.cat([torch.full_like(x[:, :1], shape.vocab_size), x[:, :-1]], dim=1)
 
-            def loss(m, ids=ids):   # HF shifts labels itself: labels=input_ids is the documented use
+            # HF shifts labels itself: labels=input_ids is the documented use
+            def loss(m, ids=ids):
                 return m(input_ids=ids, labels=ids).loss
         out.append(training_step(name, module, loss, B * T, c.compile_mode, device, steps))
     return out

@@ -1,7 +1,7 @@
 """`python -m repro <paper> finetune --task T [--init RUN_DIR | --init random | --hf NAME_OR_DIR]
-[--scale S] [--seed N] [--transfer-layers K] [--set key=value ...] [--out runs]
-[--report-dir DIR] [--no-report] [--json] [--no-progress] [--device D]`: fine-tune a model on a GLUE task with the paper's recipe
-(its spec's `finetune`), score the dev set, then write the fine-tuning report.
+[--scale S] [--seed N] [--transfer-layers K] [--set key=value ...] [--out runs] [--report-dir DIR]
+[--no-report] [--json] [--no-progress] [--device D]`: fine-tune a model on a GLUE task with the
+paper's recipe (its spec's `finetune`), score the dev set, then write the fine-tuning report.
 
 Where the weights come from: --init RUN_DIR (a pre-training run of this paper: its newest
 verified checkpoint), --init random (the scale's architecture, untrained), --hf (a Hugging

@@ -1,14 +1,16 @@
 """The papers' tokenizers, built offline from the files shipped in repro/assets.
 
-- gpt2: GPT-2/GPT-3 byte-level BPE (r50k) through tiktoken; `<|endoftext|>` (50256) ends each document.
+- gpt2: GPT-2/GPT-3 byte-level BPE (r50k) through tiktoken; `<|endoftext|>` (50256) ends each
+  document.
 - gpt1: GPT-1's 40,478-token lower-casing BPE behind ftfy and spaCy's English tokenizer, as the
   paper's released code runs it (GPT1Tokenizer). GPT-1 has no end-of-text token, so documents are
   simply concatenated (eot_id None).
 - char: one id per distinct character of the corpus (minGPT / nanoGPT shakespeare_char).
 
-Every tokenizer has: name, vocab_size, eot_id, encode, encode_batch, decode and state() (JSON-able; passed
-back to get_tokenizer it rebuilds the same tokenizer, and it is part of the token-cache key). Those with a
-transformers equivalent (HF_TOKENIZERS) also give hf_tokenizer() and hf_special_id for an export.
+Every tokenizer has: name, vocab_size, eot_id, encode, encode_batch, decode and state() (JSON-able;
+passed back to get_tokenizer it rebuilds the same tokenizer, and it is part of the token-cache key).
+Those with a transformers equivalent (HF_TOKENIZERS) also give hf_tokenizer() and hf_special_id for
+an export.
 """
 from __future__ import annotations
 
@@ -56,8 +58,8 @@ class GPT2Tokenizer:
                                       special_tokens={"<|endoftext|>": self.eot_id},
                                       explicit_n_vocab=self.vocab_size)
 
-    # encode_ordinary treats a literal "<|endoftext|>" in the text as plain text, so user data can never
-    # inject a document boundary; the real separator is appended by the token pipeline.
+    # encode_ordinary treats a literal "<|endoftext|>" in the text as plain text, so user data can
+    # never inject a document boundary; the real separator is appended by the token pipeline.
     def encode(self, text: str) -> list[int]:
         return self._enc.encode_ordinary(text)
 

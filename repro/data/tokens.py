@@ -1,10 +1,10 @@
 """Tokenise a corpus once and cache it as flat token files (nanoGPT-style train.bin / val.bin);
 and `encode_cached`, the same for any list of texts (evaluation and fine-tuning sets).
 
-A cache folder is keyed by sha256(source_fingerprint, tokenizer name, tokenizer state), so any change to
-the data, its split/cut rules or the tokenizer files gives a new folder; a hit just memory-maps the files.
-Documents are packed back to back with the tokenizer's end-of-text id after each one (GPT-2/3 packing);
-tokenizers without one (gpt1, char) simply concatenate them.
+A cache folder is keyed by sha256(source_fingerprint, tokenizer name, tokenizer state), so any
+change to the data, its split/cut rules or the tokenizer files gives a new folder; a hit just
+memory-maps the files. Documents are packed back to back with the tokenizer's end-of-text id after
+each one (GPT-2/3 packing); tokenizers without one (gpt1, char) simply concatenate them.
 """
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ from ..errors import ReproError, check
 from .corpora import describe_source, load_documents, source_fingerprint
 from .tokenizers import NAMES, get_tokenizer
 
-FORMAT = 1            # layout of a cache folder; part of the key so a new layout never reads an old one
+# layout of a cache folder; part of the key so a new layout never reads an old one
+FORMAT = 1
 # The DataConfig fields that decide the documents (recorded in meta.json; the others do not apply).
 SOURCE_FIELDS = ("source", "path", "dataset", "dataset_config", "text_field", "val_fraction", "max_chars")
-PARALLEL_DOCS = 10_000  # below this, one process is faster: both BPE backends already use every core
+# below this, one process is faster: both BPE backends already use every core
+PARALLEL_DOCS = 10_000
 
 
 @dataclass
@@ -81,7 +83,8 @@ def _build(data: DataConfig, name: str, tok, root: Path, folder: Path, key: str)
     # Build in a private temp folder and rename it into place: readers never see a half-written
     # folder, and if two processes race, the second rename fails and the loser uses the winner's.
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=root))
-    os.chmod(tmp, 0o755)   # mkdtemp makes it private; the finished folder should read like any other
+    # mkdtemp makes it private; the finished folder should read like any other
+    os.chmod(tmp, 0o755)
     try:
         counts = {split: _write_split(tok, docs[split], tmp / f"{split}.bin", dtype, f"{key[:16]}-{split}")
                   for split in ("train", "val")}
@@ -113,7 +116,8 @@ def _write_split(tok, docs: list[str], path: Path, dtype: np.dtype, fingerprint:
     ds = Dataset.from_dict({"text": docs}).map(
         encode, batched=True, batch_size=256, remove_columns=["text"], desc=f"tokenizing {path.stem}",
         num_proc=workers if len(docs) >= PARALLEL_DOCS and workers > 2 else None,
-        new_fingerprint=fingerprint)   # explicit: hashing the tokenizer object for a fingerprint is slow
+        # explicit: hashing the tokenizer object for a fingerprint is slow
+        new_fingerprint=fingerprint)
     total = 0
     with open(path, "wb") as f:
         for batch in ds.with_format("arrow").iter(batch_size=1024):

@@ -38,7 +38,8 @@ class Rules:
     glue_both: tuple = ()            # (token, text, context): "1 @,@ 000" -> "1,000"; the inverse
                                      # splits text only between two characters of `context`
     quote: str = ""                  # alternates opening (glues right) and closing (glues left)
-    repeated: tuple = ()             # glued to a repeat of itself: "= = Career = =" -> "== Career =="
+    # glued to a repeat of itself: "= = Career = =" -> "== Career =="
+    repeated: tuple = ()
     abbreviation: str = ""           # a token this matches ends in its own "."; a sentence-final
                                      # "." is never glued to one that would then match it
 

@@ -12,7 +12,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 @dataclass(frozen=True)
 class EvalSettings:
-    path: str = ""           # the data file of a task that does not ship (or to replace a shipped one)
+    # the data file of a task that does not ship (or to replace a shipped one)
+    path: str = ""
     stride: int = 0          # perplexity: tokens each window adds after the first; 0 = half the
                              # context (every scored token then sees at least half a context);
                              # the context itself gives lm-evaluation-harness's disjoint windows

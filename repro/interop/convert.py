@@ -52,7 +52,8 @@ FAMILIES = {  # (norm_position, final_norm, norm) -> the HF family with that blo
     ("post", False, "layernorm"): Family(  # HF Block: n = ln_1(x + a); h = ln_2(n + mlp(n))
         "openai-gpt", "OpenAIGPTLMHeadModel", "OpenAIGPTConfig",
         ("transformer.tokens_embed", "transformer.positions_embed"),
-        "afn", {"gelu_tanh": ("gelu",)}, "normal", has_inner=False),  # its ACT_FNS["gelu"] is gelu_new
+        # its ACT_FNS["gelu"] is gelu_new
+        "afn", {"gelu_tanh": ("gelu",)}, "normal", has_inner=False),
     ("pre", True, "rmsnorm"): Family(  # ImageGPTLayerNorm: x / sqrt(mean(x^2) + eps) * g
         "imagegpt", "ImageGPTForCausalImageModeling", "ImageGPTConfig",
         ("transformer.wte", "transformer.wpe"), "activation_function",
@@ -91,7 +92,8 @@ def family_of(cfg: ModelConfig) -> Family:
                            f"norm={key[2]}; supported: {', '.join(map(str, FAMILIES))}")
     fam = FAMILIES[key]
     bands = [cfg.layer_band(i) for i in range(cfg.n_layer)]
-    check(all(b is None or b >= cfg.block_size for b in bands),   # a band as long as the context is dense
+    # a band as long as the context is dense
+    check(all(b is None or b >= cfg.block_size for b in bands),
           f"attention={cfg.attention} (banded layers) has no Hugging Face equivalent")
     check(cfg.activation in fam.acts, f"{fam.cls} cannot express activation={cfg.activation}")
     check(fam.has_inner or cfg.inner == 4 * cfg.n_embd, f"{fam.cls} needs n_inner = 4 * n_embd")

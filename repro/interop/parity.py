@@ -26,9 +26,9 @@ TOLERANCE = 1e-4  # fp32 logits; measured: 2-4e-6 reduced, 4-8e-6 at full GPT-1/
 
 @torch.no_grad()
 def randomize(module, seed: int, conv1d: bool, zero_linear_bias: bool = False) -> None:
-    """Give every weight a distinct, O(1)-effect value so that a swapped or untransposed
-    tensor moves the logits by O(1), not by 1e-4 as N(0, 0.02) init would: matrices
-    N(0, 1/fan_in), tables N(0, 0.05^2) (logits ~ O(1)), gains 1 + N(0, 0.1^2), biases N(0, 0.1^2)."""
+    """Give every weight a distinct, O(1)-effect value so that a swapped or untransposed tensor
+    moves the logits by O(1), not by 1e-4 as N(0, 0.02) init would: matrices N(0, 1/fan_in),
+    tables N(0, 0.05^2) (logits ~ O(1)), gains 1 + N(0, 0.1^2), biases N(0, 0.1^2)."""
     g = torch.Generator().manual_seed(seed)
     for name, p in sorted(module.named_parameters()):
         r = torch.randn(p.shape, generator=g, dtype=torch.float32).to(p.dtype)
