@@ -18,6 +18,13 @@ from .tables import md_table
 from .verdict import RULE, accuracy_interval, difference, verdict
 
 
+WHAT_WOULD_SHOW = (
+    "Read the verdicts with the pre-training behind these runs (above): blocks that pre-training "
+    "taught little add little when transferred. What would make a trend show where there is "
+    "one: a better pre-trained model (more tokens; a larger size of the scaling ladder trained "
+    "on the same data), more seeds, or a larger dev set (narrower intervals).")
+
+
 def transfer_of(run: dict) -> tuple[int, int]:
     """(K, L) of a fine-tuning run; a run from before the flag transferred every block."""
     n_layer = run["config"]["model"]["n_layer"]
@@ -91,7 +98,7 @@ def layers_section(runs: list[dict], origin: str, finding, out_dir: Path, stem: 
              f"![accuracy against layers transferred]({image})\n", md_table(rows),
              "Intervals per K: 95%, the seeds' spread plus the dev set's sampling error (normal); "
              "of the difference: as named on its line. Verdict: "
-             f"{RULE}.\n", *verdicts, ""]
+             f"{RULE}.\n", *verdicts, "", WHAT_WOULD_SHOW, ""]
     return lines, {"intervals": intervals, "verdicts": verdicts}
 
 
