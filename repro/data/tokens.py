@@ -26,7 +26,8 @@ from .tokenizers import NAMES, get_tokenizer
 # layout of a cache folder; part of the key so a new layout never reads an old one
 FORMAT = 1
 # The DataConfig fields that decide the documents (recorded in meta.json; the others do not apply).
-SOURCE_FIELDS = ("source", "path", "dataset", "dataset_config", "text_field", "val_fraction", "max_chars")
+SOURCE_FIELDS = ("source", "path", "dataset", "dataset_config", "text_field", "val_fraction",
+                 "max_chars")
 # below this, one process is faster: both BPE backends already use every core
 PARALLEL_DOCS = 10_000
 
@@ -49,11 +50,13 @@ def token_cache_root(cache_root: Path | None = None) -> Path:
 
 
 def load_tokens(data: DataConfig, tokenizer_name: str, cache_root: Path | None = None) -> TokenData:
-    check(tokenizer_name in NAMES, f"unknown tokenizer {tokenizer_name!r}; valid choices: {', '.join(NAMES)}")
+    check(tokenizer_name in NAMES,
+          f"unknown tokenizer {tokenizer_name!r}; valid choices: {', '.join(NAMES)}")
     # char's vocabulary is a function of the corpus, which the fingerprint already pins; it is only
     # known after reading the documents, so it is stored in meta.json and restored from there.
     tok = None if tokenizer_name == "char" else get_tokenizer(tokenizer_name)
-    key = _sha256_json({"format": FORMAT, "source": source_fingerprint(data), "tokenizer": tokenizer_name,
+    key = _sha256_json({"format": FORMAT, "source": source_fingerprint(data),
+                        "tokenizer": tokenizer_name,
                         "state": tok.state() if tok else "vocabulary of the corpus"})
     root = token_cache_root(cache_root)
     folder = root / f"{tokenizer_name}-{key[:16]}"
@@ -63,7 +66,8 @@ def load_tokens(data: DataConfig, tokenizer_name: str, cache_root: Path | None =
 
 
 def require_tokens(arr: np.ndarray, n: int, what: str = "training split") -> None:
-    """Raise unless `arr` holds at least n = block_size + 1 tokens (one input block plus its target)."""
+    """Raise unless `arr` holds at least n = block_size + 1 tokens (one input block plus its
+    target)."""
     check(len(arr) >= n, f"{what} has {len(arr)} tokens, fewer than block_size+1 = {n}; "
                          f"use a larger corpus or a smaller model.block_size")
 
@@ -86,11 +90,13 @@ def _build(data: DataConfig, name: str, tok, root: Path, folder: Path, key: str)
     # mkdtemp makes it private; the finished folder should read like any other
     os.chmod(tmp, 0o755)
     try:
-        counts = {split: _write_split(tok, docs[split], tmp / f"{split}.bin", dtype, f"{key[:16]}-{split}")
+        counts = {split: _write_split(tok, docs[split], tmp / f"{split}.bin", dtype,
+                                      f"{key[:16]}-{split}")
                   for split in ("train", "val")}
-        meta = {"format": FORMAT, "cache_key": key, "dtype": dtype.name, "vocab_size": tok.vocab_size,
-                "eot_id": tok.eot_id, "tokenizer": name, "tokenizer_state": tok.state(),
-                "source": describe_source(data), "data": {k: getattr(data, k) for k in SOURCE_FIELDS},
+        meta = {"format": FORMAT, "cache_key": key, "dtype": dtype.name,
+                "vocab_size": tok.vocab_size, "eot_id": tok.eot_id, "tokenizer": name,
+                "tokenizer_state": tok.state(), "source": describe_source(data),
+                "data": {k: getattr(data, k) for k in SOURCE_FIELDS},
                 "documents": {s: len(d) for s, d in docs.items()},
                 "tokens": counts}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -114,7 +120,8 @@ def _write_split(tok, docs: list[str], path: Path, dtype: np.dtype, fingerprint:
 
     workers = min(os.cpu_count() or 1, 8)
     ds = Dataset.from_dict({"text": docs}).map(
-        encode, batched=True, batch_size=256, remove_columns=["text"], desc=f"tokenizing {path.stem}",
+        encode, batched=True, batch_size=256, remove_columns=["text"],
+        desc=f"tokenizing {path.stem}",
         num_proc=workers if len(docs) >= PARALLEL_DOCS and workers > 2 else None,
         # explicit: hashing the tokenizer object for a fingerprint is slow
         new_fingerprint=fingerprint)
@@ -123,7 +130,8 @@ def _write_split(tok, docs: list[str], path: Path, dtype: np.dtype, fingerprint:
         for batch in ds.with_format("arrow").iter(batch_size=1024):
             ids = batch.column("ids").combine_chunks().flatten().to_numpy()
             if ids.size and int(ids.max()) >= tok.vocab_size:
-                raise ReproError(f"token id {int(ids.max())} outside vocab of size {tok.vocab_size}")
+                raise ReproError(f"token id {int(ids.max())} outside vocab of size "
+                                 f"{tok.vocab_size}")
             ids.astype(dtype).tofile(f)
             total += ids.size
     return total
@@ -133,8 +141,9 @@ def _open(folder: Path, tok, key: str) -> TokenData:
     meta = json.loads((folder / "meta.json").read_text())
     if tok is None:
         tok = get_tokenizer("char", state=meta["tokenizer_state"])
-    check(meta["vocab_size"] == tok.vocab_size, f"{folder}: cached vocab size {meta['vocab_size']} != "
-                                                f"tokenizer's {tok.vocab_size}; delete the folder")
+    check(meta["vocab_size"] == tok.vocab_size,
+          f"{folder}: cached vocab size {meta['vocab_size']} != tokenizer's {tok.vocab_size}; "
+          f"delete the folder")
     dtype = np.dtype(meta["dtype"])
     arrays = {}
     for split in ("train", "val"):

@@ -32,25 +32,28 @@ class ShippedFile:
 
 SETS = {
     "lambada_openai": ShippedFile("data", "eval/lambada_openai/lambada_test.jsonl.xz",
-                                  "4aa8d02cd17c719165fc8a7887fddd641f43fcafa4b1c806ca8abc31fabdb226",
-                                  5153),
+        "4aa8d02cd17c719165fc8a7887fddd641f43fcafa4b1c806ca8abc31fabdb226",
+        5153),
     "piqa_dev": ShippedFile("data", "eval/piqa/valid.jsonl.xz",
-                            "93503cc97c679e459b065c3d13e848282e44b2a25213985bed3e5d458abef72d", 1838),
+        "93503cc97c679e459b065c3d13e848282e44b2a25213985bed3e5d458abef72d",
+        1838),
     "piqa_dev_labels": ShippedFile("data", "eval/piqa/valid-labels.lst.xz",
-                                   "b4192dc3a2a0363d9d60ccf79800cbbe2f32ebb17726efdde6970e0b8131bceb",
-                                   1838),
+        "b4192dc3a2a0363d9d60ccf79800cbbe2f32ebb17726efdde6970e0b8131bceb",
+        1838),
     # Our construction (tools/build_in_domain_cloze.py), not a paper benchmark.
     "in_domain_cloze": ShippedFile("data", "eval/in_domain_cloze/books_val_cloze.jsonl.xz",
-                                   "563db23882b228920e873ed0e9cfa179e903d576434323806bc070f28d7f53c0",
-                                   1000),
+        "563db23882b228920e873ed0e9cfa179e903d576434323806bc070f28d7f53c0",
+        1000),
     # GLUE's SST-2 dev set as repro.data.glue ships it (header + 872 sentences)
     "sst2_dev": ShippedFile("data", "glue/SST-2/dev.tsv.xz",
-                            "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0", 873),
+        "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
+        873),
     "wikitext2_test": ShippedFile("assets", "wikitext-2/test.txt",
-                                  "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
-                                  4358),
+        "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
+        4358),
     "ptb_test": ShippedFile("assets", "ptb/ptb.test.txt",
-                            "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", 3761),
+        "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+        3761),
 }
 
 

@@ -88,8 +88,9 @@ def quiet():
 def family_of(cfg: ModelConfig) -> Family:
     """The HF family for our switches, or ReproError naming what no HF class can express."""
     key = (cfg.norm_position, cfg.final_norm, cfg.norm)
-    check(key in FAMILIES, f"no Hugging Face family for norm_position={key[0]}, final_norm={key[1]}, "
-                           f"norm={key[2]}; supported: {', '.join(map(str, FAMILIES))}")
+    check(key in FAMILIES,
+          f"no Hugging Face family for norm_position={key[0]}, final_norm={key[1]}, "
+          f"norm={key[2]}; supported: {', '.join(map(str, FAMILIES))}")
     fam = FAMILIES[key]
     bands = [cfg.layer_band(i) for i in range(cfg.n_layer)]
     # a band as long as the context is dense
@@ -98,7 +99,8 @@ def family_of(cfg: ModelConfig) -> Family:
     check(cfg.activation in fam.acts, f"{fam.cls} cannot express activation={cfg.activation}")
     check(fam.has_inner or cfg.inner == 4 * cfg.n_embd, f"{fam.cls} needs n_inner = 4 * n_embd")
     check(cfg.sos_token == fam.sos_row, f"{fam.cls} needs sos_token={fam.sos_row}")
-    check(not (fam.sos_row and cfg.tie_embeddings), f"{fam.cls} cannot tie: its wte has the sos row")
+    check(not (fam.sos_row and cfg.tie_embeddings),
+          f"{fam.cls} cannot tie: its wte has the sos row")
     return fam
 
 
@@ -106,8 +108,9 @@ def hf_config(cfg: ModelConfig, special_id: int | None = None):
     """Our ModelConfig -> the HF config of its family (dropouts and eps included). special_id:
     the tokenizer's end-of-text id, written as bos and eos (None: the model has none)."""
     fam = family_of(cfg)
-    kw = dict(vocab_size=cfg.vocab_size + fam.sos_row, n_positions=cfg.block_size, n_embd=cfg.n_embd,
-              n_layer=cfg.n_layer, n_head=cfg.n_head, layer_norm_epsilon=cfg.norm_eps,
+    kw = dict(vocab_size=cfg.vocab_size + fam.sos_row, n_positions=cfg.block_size,
+              n_embd=cfg.n_embd, n_layer=cfg.n_layer, n_head=cfg.n_head,
+              layer_norm_epsilon=cfg.norm_eps,
               resid_pdrop=cfg.resid_pdrop, embd_pdrop=cfg.embd_pdrop, attn_pdrop=cfg.attn_pdrop,
               tie_word_embeddings=cfg.tie_embeddings, **{fam.act_key: fam.acts[cfg.activation][0]})
     if fam.has_inner:
@@ -144,11 +147,14 @@ def config_from_hf(hf_cfg, bias: bool | None = None) -> ModelConfig:
 # ---- weights -------------------------------------------------------------------------------------
 def _load_checked(module, sd: dict, what: str, assign: bool = False) -> None:
     target = module.state_dict()
-    missing, extra = set(target) - set(sd), set(sd) - set(target)
-    check(not missing and not extra, f"{what}: missing {sorted(missing)[:4]}, unexpected {sorted(extra)[:4]}")
+    missing = set(target) - set(sd)
+    extra = set(sd) - set(target)
+    check(not missing and not extra,
+          f"{what}: missing {sorted(missing)[:4]}, unexpected {sorted(extra)[:4]}")
     for k, v in sd.items():
-        check(v.shape == target[k].shape, f"{what}: {k} has shape {tuple(v.shape)}, "
-                                          f"expected {tuple(target[k].shape)} (a transpose missing?)")
+        check(v.shape == target[k].shape,
+              f"{what}: {k} has shape {tuple(v.shape)}, expected {tuple(target[k].shape)} "
+              f"(a transpose missing?)")
     module.load_state_dict(sd, strict=True, assign=assign)
 
 
@@ -191,8 +197,8 @@ def load_hf(source, dtype=torch.float32):
     except (OSError, ValueError) as e:
         if local or not hub_reachable():
             where = ("a local folder without a usable config.json" if local else
-                     "not a local folder, not in the Hugging Face cache, and the Hub is unreachable "
-                     "(offline?); pass a local folder")
+                     "not a local folder, not in the Hugging Face cache, and the Hub is "
+                     "unreachable (offline?); pass a local folder")
             raise ReproError(f"{source}: {where} ({str(e).splitlines()[0][:120]})") from None
         try:
             hf_cfg = AutoConfig.from_pretrained(source)
@@ -243,7 +249,8 @@ def from_state(hf_cfg, state: dict) -> GPT:
 def _hf_prompt(hf, prompt):
     """ImageGPT wants the sos id (V) in front; our model puts its sos vector there itself."""
     if BY_TYPE[hf.config.model_type].sos_row:
-        return torch.cat([prompt.new_full((prompt.size(0), 1), hf.config.vocab_size - 1), prompt], 1)
+        sos = prompt.new_full((prompt.size(0), 1), hf.config.vocab_size - 1)
+        return torch.cat([sos, prompt], 1)
     return prompt
 
 
