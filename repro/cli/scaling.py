@@ -52,6 +52,7 @@ def main(argv: list[str]) -> None:
     seeds = args.seeds or scale.seeds
     out = Path(args.out or f"runs/{spec.name}-scaling-{args.scale}")
     ladder_rungs = rungs(ladder, scale, lr_anchors(spec))
+    failed: list[str] = []
     sets = list(scale.overrides) + args.overrides
     if not args.report_only:
         epochs = check_epochs(spec, scale.base, ladder_rungs, sets)
@@ -60,21 +61,26 @@ def main(argv: list[str]) -> None:
         todo = [jobs.train_job(spec.name, scale.base, out / r.name, s, r.overrides() + sets,
                                out / "logs")
                 for r in ladder_rungs for s in seeds_of(scale, r, seeds)]
-        jobs.run_jobs([j for j in todo if j], args.jobs, log=_log)
+        failed = jobs.run_jobs([j for j in todo if j], args.jobs, log=_log)
         if not args.no_eval:
             from ..rundir import RunDir
             from ..scaling.gather import gather_runs
             runs = [RunDir(r["run_dir"]) for r in gather_runs(out)]
             todo = [jobs.eval_job(r, ladder.tasks, scale.eval_limit, args.eval_batch_size,
                                   out / "logs") for r in runs]
-            jobs.run_jobs([j for j in todo if j], args.jobs, log=_log)
+            failed += jobs.run_jobs([j for j in todo if j], args.jobs, log=_log)
     if args.evidence and Path(args.evidence).resolve() != out.resolve():
         copy_evidence(out, Path(args.evidence))
     from ..report.scaling import write_scaling_report
     command = "python -m repro scaling " + " ".join(shlex.quote(a) for a in argv)
-    path = write_scaling_report(spec.name, args.scale, ladder, out, Path(args.report_dir),
-                                command)
+    try:
+        path = write_scaling_report(spec.name, args.scale, ladder, out, Path(args.report_dir),
+                                    command)
+    except ReproError as e:   # e.g. no run finished: say why the runs did not
+        raise ReproError("; ".join(failed + [str(e)])) from None
     print(f"report: {path}", file=sys.stderr)
+    if failed:   # the report shows what finished; the failures still fail the command
+        raise ReproError("; ".join(failed) + "; run the same command again to retry them")
 
 
 def _log(message: str) -> None:
