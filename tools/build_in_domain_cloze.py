@@ -25,10 +25,10 @@ import json
 import lzma
 import random
 import re
-from pathlib import Path
 
 from repro.config import DataConfig
-from repro.data.corpora import data_dir, load_documents
+from repro.data.corpora import load_documents
+from repro.data.shipped import data_dir
 
 SIZE, SEED, TOP_FREQUENT = 1000, 0, 100
 CONTEXT_WORDS = (50, 120)
