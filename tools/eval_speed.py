@@ -22,7 +22,9 @@ fresh processes: end to end (the process's wall time, imports included) and the 
 4. Writes <out>/eval-speed-<gpu>.md and .json: median and min-max over the processes; every
    perplexity against lm_eval's at batch 64 (they must agree within 0.1%).
 
-On an H200: about 4.5 minutes with 3 processes each (lm_eval at batch 1 is the longest).
+On an H200 (issue 28's figures: lm_eval about 34 s at batch 64 and 55 s at batch 1 after its
+imports) the default budget, 280 s, fits 3 processes of `repro eval` and probably 2 of each
+lm_eval setting; 3 of everything needs about 7 minutes (--budget-s 420).
 Needs torch, transformers, safetensors, lm-eval (0.4.x) and datasets; the repository's data/
 holds the LAMBADA file.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,8 +59,10 @@ def build_model_dir(out: Path, tiny: bool) -> Path:
 
 
 def _run(cmd: list[str]) -> str:
-    """stdout of a finished process; its stderr's tail if it failed."""
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    """stdout of a finished process; its stderr's tail if it failed. Offline: everything is
+    local, and a GPU machine without a network must not wait on the Hub."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     if done.returncode:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
     return done.stdout
