@@ -11,9 +11,9 @@ GPT-1 on the shipped books corpus (BooksCorpus-style novels), about 2 minutes on
 """
 from repro.config import (Config, DataConfig, ModelConfig, OptimConfig, ScheduleConfig,
                           TrainConfig)
+from repro.finetune_config import FinetuneRecipe
 from repro.spec import Finding, PaperSpec, Scale, inferred
-from repro.transfer.recipe import (FinetuneRecipe, FinetuneScale, FinetuneSpec,
-                                   TaskResult)
+from repro.transfer.recipe import FinetuneScale, FinetuneSpec, TaskResult
 
 BATCH, CTX = 64, 512                                   # §4.1
 EPOCH_TOKENS = 1_000_000_000  # not in the paper: BooksCorpus holds ~985M words (Zhu et al.

@@ -52,15 +52,15 @@ SIZES = {
     "medium": {"model.n_layer": 24, "model.n_embd": 1024, "model.n_head": 16, "optim.lr": 3e-4},
     "large": {"model.n_layer": 24, "model.n_embd": 1536, "model.n_head": 16, "optim.lr": 2.5e-4},
     "xl": {"model.n_layer": 24, "model.n_embd": 2048, "model.n_head": 16, "optim.lr": 2e-4,
-           "train.batch_size": 512, "schedule.batch_ramp_tokens": 6e9},
+           "train.batch_size": 512, "schedule.batch_ramp_tokens": 6_000_000_000},
     "2.7b": {"model.n_layer": 32, "model.n_embd": 2560, "model.n_head": 32, "optim.lr": 1.6e-4,
-             "train.batch_size": 512, "schedule.batch_ramp_tokens": 8e9},
+             "train.batch_size": 512, "schedule.batch_ramp_tokens": 8_000_000_000},
     "6.7b": {"model.n_layer": 32, "model.n_embd": 4096, "model.n_head": 32, "optim.lr": 1.2e-4,
-             "train.batch_size": 1024, "schedule.batch_ramp_tokens": 10e9},
+             "train.batch_size": 1024, "schedule.batch_ramp_tokens": 10_000_000_000},
     "13b": {"model.n_layer": 40, "model.n_embd": 5120, "model.n_head": 40, "optim.lr": 1e-4,
-            "train.batch_size": 1024, "schedule.batch_ramp_tokens": 12e9},
+            "train.batch_size": 1024, "schedule.batch_ramp_tokens": 12_000_000_000},
     "175b": {"model.n_layer": 96, "model.n_embd": 12288, "model.n_head": 96, "optim.lr": 0.6e-4,
-             "train.batch_size": 1536, "schedule.batch_ramp_tokens": 12e9},
+             "train.batch_size": 1536, "schedule.batch_ramp_tokens": 12_000_000_000},
 }
 
 SCALES = {

@@ -19,7 +19,7 @@ import torch
 
 from .errors import ReproError
 from .rundir import CHECKPOINT_PATTERN as PATTERN
-from .rundir import atomic_write, atomic_write_bytes
+from .rundir import RunDir, atomic_write, atomic_write_bytes
 
 
 def _sha256(path: Path) -> str:
@@ -56,7 +56,7 @@ def _no_space(e: BaseException) -> bool:
 
 def save(ckpt_dir: Path, step: int, state: dict, keep: int = 2) -> Path:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    path = ckpt_dir / f"ckpt-{step:08d}.pt"
+    path = ckpt_dir / RunDir.checkpoint_name(step)
     try:
         atomic_write(path, lambda f: torch.save(state, f))
         atomic_write_bytes(path.with_suffix(".sha256"), _sha256(path).encode())
@@ -142,13 +142,9 @@ def load_model(run_dir, log=lambda m: print(f"repro: {m}", file=sys.stderr),
     eval mode, its Config, the checkpoint path). For export, evaluation and fine-tuning."""
     from .config import Config
     from .model import build_model
-    from .rundir import RunDir
     run = RunDir(run_dir).require_run("")
-    # A fine-tuning run keeps its dev scores, not its weights. Seam: the run record's kind,
-    # once rundir has one, says this instead of the "recipe" key.
-    if "recipe" in run.read_json(RunDir.CONFIG):
-        raise ReproError(f"{run}: a fine-tuning run: it keeps its dev scores, not a checkpoint; "
-                         f"use the pre-training run it started from")
+    saved = run.load().pretraining("", "it keeps its dev scores, not a checkpoint; use the "
+                                       "pre-training run it started from")
     if not run.has_checkpoint():
         raise ReproError(f"{run}: no checkpoint (one is written every train.checkpoint_seconds, "
                          f"at train.checkpoint_interval and at the end of a run)")
@@ -157,7 +153,10 @@ def load_model(run_dir, log=lambda m: print(f"repro: {m}", file=sys.stderr),
     if not isinstance(state, dict) or "model" not in state:
         raise ReproError(f"{path}: checkpoint has no 'model' state")
     # The checkpoint's own config describes its weights; config.json is the fallback.
-    cfg = Config.from_dict(state.get("config") or run.read_json(RunDir.CONFIG))
+    try:
+        cfg = Config.from_dict(state["config"]) if state.get("config") else saved
+    except ReproError as e:
+        raise ReproError(f"{path}: {e}") from None
     # Built on the meta device around the loaded tensors: a random init of every weight first
     # costs about a second at 124M on a CPU, for nothing.
     model = build_model(cfg.model, "meta")

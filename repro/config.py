@@ -9,9 +9,10 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
-from .errors import ReproError, check
-from .numbers import parse_number
+from .errors import check
+from .overrides import field_types, override
 
 CHOICES = {  # field -> allowed values; validated in one place
     "model.norm_position": ("pre", "post"),
@@ -151,6 +152,8 @@ SECTIONS = {"model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConf
 
 @dataclass
 class Config:
+    """A pre-training run's config (the record's tag: KIND)."""
+    KIND: ClassVar[str] = "pretrain"
     paper: str = ""
     size: str = ""
     scale: str = ""
@@ -169,10 +172,13 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
+        """The config a run recorded (its config.json); a key this Config does not have is an
+        error (a typo or another kind of run), not silently dropped."""
+        unknown = sorted(set(d) - {"paper", "size", "scale", *SECTIONS})
+        check(not unknown, f"unknown config key {', '.join(unknown)}")
         kwargs = {k: d[k] for k in ("paper", "size", "scale") if k in d}
         for name, klass in SECTIONS.items():
-            known = {f.name for f in fields(klass)}
-            kwargs[name] = klass(**{k: v for k, v in d.get(name, {}).items() if k in known})
+            kwargs[name] = section_from_dict(klass, d.get(name, {}), name)
         return cls(**kwargs)
 
     def replace(self, **sections) -> "Config":
@@ -186,39 +192,27 @@ class Config:
         return out
 
 
+def section_from_dict(klass, d: dict, name: str = ""):
+    """klass(**d), refusing a key klass does not have, or lacking one it needs, in one line
+    naming it (name: the section's, as a prefix)."""
+    prefix = f"{name}." if name else ""
+    names = {f.name: f for f in fields(klass)}
+    unknown = sorted(set(d) - set(names))
+    check(not unknown, f"unknown config key {', '.join(prefix + k for k in unknown)}")
+    missing = [k for k, f in names.items() if k not in d and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    check(not missing, f"missing config key {', '.join(prefix + k for k in missing)}")
+    return klass(**d)
+
+
 def valid_keys() -> list[str]:
     return [f"{s}.{f.name}" for s, klass in SECTIONS.items() for f in fields(klass)]
 
 
-def _coerce(key: str, text: str, kind: type):
-    """A --set value as the field's type; numbers through the one path (repro.numbers)."""
-    if kind in (int, float):
-        return parse_number(text, kind, key)
-    if kind is bool:
-        low = text.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ReproError(f"--set {key}={text!r}: expected bool (true or false)")
-    return text
-
-
 def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
-    """Apply `section.field=value` strings; unknown keys and bad values are errors."""
-    out = Config.from_dict(cfg.to_dict())
-    for pair in pairs:
-        check("=" in pair, f"--set {pair!r}: expected key=value, e.g. model.n_layer=4")
-        key, text = pair.split("=", 1)
-        key = key.strip()
-        section, _, name = key.partition(".")
-        klass = SECTIONS.get(section)
-        types = {f.name: f.type for f in fields(klass)} if klass else {}
-        if name not in types:
-            raise ReproError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys())}")
-        kind = {"int": int, "float": float, "bool": bool, "str": str}[types[name]]
-        setattr(getattr(out, section), name, _coerce(key, text, kind))
-    return out
+    """Apply `section.field=value` strings (repro.overrides: the one --set path); unknown keys
+    and bad values are errors."""
+    return override(cfg, pairs, {k: t for k, t in field_types(cfg).items() if "." in k})
 
 
 def validate(cfg: Config) -> Config:

@@ -19,17 +19,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shutil
-import subprocess
 import time
-from importlib.metadata import PackageNotFoundError, version
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from .config import Config
 from .errors import ReproError
+from .finetune_config import FinetuneConfig, is_finetune
+from .runlock import RunLock
 
-PACKAGES = ("torch", "accelerate", "transformers", "datasets", "tiktoken", "numpy", "repro")
-CHECKPOINT_PATTERN = "ckpt-*.pt"
+CHECKPOINT_PREFIX = "ckpt-"
+CHECKPOINT_PATTERN = f"{CHECKPOINT_PREFIX}*.pt"
 
 
 class RunDir:
@@ -42,8 +44,9 @@ class RunDir:
                 DEV_PREDICTIONS)  # a copy
     EVIDENCE_GLOBS = ("eval-*.json", "probe-*.json")   # per checkpoint, small: copied too
 
-    def __init__(self, path):
+    def __init__(self, path, made: tuple = ()):
         self.path = Path(path)
+        self.made = made   # the folders create() made for this run, itself first
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -58,6 +61,18 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.path / self.CHECKPOINTS
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints / self.checkpoint_name(step)
+
+    @staticmethod
+    def checkpoint_name(step: int) -> str:
+        return f"{CHECKPOINT_PREFIX}{step:08d}.pt"
+
+    @staticmethod
+    def checkpoint_step(path: Path) -> int:
+        """The step a checkpoint file was saved at (checkpoint_name's inverse)."""
+        return int(Path(path).stem.removeprefix(CHECKPOINT_PREFIX))
 
     # ---- what kind of folder ------------------------------------------------------------
     def has_config(self) -> bool:
@@ -97,6 +112,16 @@ class RunDir:
         except (OSError, ValueError):
             return "unknown"
 
+    def load(self) -> "Run":
+        """The run record: this folder and its typed config, tagged with the run's kind. The one
+        loader of a run (resume, eval, export, fine-tuning's --init, both reports)."""
+        d = self.read_json(self.CONFIG)
+        try:
+            config = FinetuneConfig.from_dict(d) if is_finetune(d) else Config.from_dict(d)
+        except ReproError as e:
+            raise ReproError(f"{self.path / self.CONFIG}: {e}") from None
+        return Run(self, config)
+
     # ---- reading and writing ------------------------------------------------------------
     def read_json(self, name: str):
         """The parsed file, or ReproError naming it (a damaged run is one line, not a traceback)."""
@@ -118,14 +143,19 @@ class RunDir:
         atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
         return path
 
+    def write_summary(self, summary: dict) -> Path:
+        """The run's last act: summary.json says it finished (or where it stopped)."""
+        return self.write_json(self.SUMMARY, summary)
+
     def metrics(self) -> list[dict]:
         path = self.path / self.METRICS
         return read_jsonl(path) if path.is_file() else []
 
-    # ---- creation, locking, evidence ----------------------------------------------------
+    # ---- creation, the lifecycle, evidence ----------------------------------------------
     @classmethod
     def create(cls, parent: Path, name: str) -> "RunDir":
         """parent/name, or parent/name-2, -3... if a run started in the same second took it."""
+        made = tuple(p for p in (parent, *parent.parents) if not p.exists())
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -136,7 +166,7 @@ class RunDir:
             path = parent / (name if i == 1 else f"{name}-{i}")
             try:
                 path.mkdir()
-                return cls(path)
+                return cls(path, (path, *made))
             except FileExistsError:
                 continue
             except OSError as e:
@@ -144,8 +174,29 @@ class RunDir:
                                  f"{e.strerror}") from None
         raise ReproError(f"could not create a new run folder in {parent}")
 
-    def lock(self) -> "RunLock":
+    def lock(self) -> RunLock:
         return RunLock(self.path / self.LOCK)
+
+    @contextmanager
+    def training(self, main: bool = True):
+        """The run while it trains: locked by the main process (main); if it fails before its
+        first logged step or checkpoint, a folder create() made for it is removed again, with
+        the empty parents made for it: a failed start leaves no empty run."""
+        with ExitStack() as stack:
+            if main:   # a lock refused (another run holds it) raises here: nothing is ours
+                stack.enter_context(self.lock())
+            try:
+                yield self
+            except BaseException:
+                stack.close()
+                if main and self.made and not self.started():
+                    shutil.rmtree(self.path, ignore_errors=True)
+                    for folder in self.made[1:]:
+                        try:
+                            folder.rmdir()
+                        except OSError:
+                            break
+                raise
 
     def held(self) -> bool:
         """Whether a live process is training in this folder now."""
@@ -163,6 +214,33 @@ class RunDir:
             {"run": str(self.path.resolve()), "copied_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "copied_at_commit": commit}, indent=2) + "\n")
         return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run, whatever trained it: its folder and its typed config, tagged by kind
+    (Config.KIND "pretrain" or FinetuneConfig.KIND "finetune")."""
+    dir: RunDir
+    config: Config | FinetuneConfig
+
+    @property
+    def kind(self) -> str:
+        return self.config.KIND
+
+    def what(self) -> str:
+        """"a fine-tuning run (rte)" or "a pre-training run (gpt2 small)"."""
+        c = self.config
+        if self.kind == FinetuneConfig.KIND:
+            return f"a fine-tuning run ({c.task})"
+        return f"a pre-training run ({' '.join(x for x in (c.paper, c.size, c.scale) if x)})"
+
+    def pretraining(self, what: str, why: str) -> Config:
+        """The config of a pre-training run, or ReproError "<what> DIR is a fine-tuning run
+        (task): <why>" (what: how the user named the folder, e.g. "--resume")."""
+        if self.kind != Config.KIND:
+            where = f"{what} {self.dir}" if what else str(self.dir)
+            raise ReproError(f"{where} is {self.what()}: {why}")
+        return self.config
 
 
 def atomic_write(path: Path, write) -> None:
@@ -201,88 +279,6 @@ def run_id(seed: int, overrides: list[str]) -> str:
     """<time>-s<seed>-<hash of overrides>: the name says how to reproduce the run."""
     digest = hashlib.sha1("\n".join(sorted(overrides)).encode()).hexdigest()[:6]
     return f"{time.strftime('%Y%m%d-%H%M%S')}-s{seed}-{digest}"
-
-
-class RunLock:
-    """An exclusive lock file holding the pid; a lock left by a dead process is taken over."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def holder(self) -> int | None:
-        try:
-            pid = int(self.path.read_text() or 0)
-        except (OSError, ValueError):
-            return None
-        return pid if pid and _alive(pid) else None
-
-    def check_free(self) -> None:
-        pid = self.holder()
-        if pid:
-            raise ReproError(f"{self.path.parent} is in use by another run (pid {pid}); "
-                             f"wait for it or choose another --out")
-
-    def __enter__(self):
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode())
-                os.close(fd)
-                return self
-            except FileExistsError:
-                self.check_free()
-                self.path.unlink(missing_ok=True)
-            except OSError as e:
-                raise ReproError(f"cannot write in {self.path.parent}: {e.strerror}") from None
-        raise ReproError(f"could not lock {self.path.parent}")
-
-    def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def git_commit() -> str:
-    """The commit the code runs at: $REPRO_COMMIT where the caller knows it (a tree copied to a
-    GPU machine, whose .git, if any, is not this tree's), else git, else a hash of the
-    package's source files ("source-...")."""
-    if os.environ.get("REPRO_COMMIT"):
-        return os.environ["REPRO_COMMIT"]
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                             capture_output=True, text=True, timeout=5)
-        if out.returncode == 0 and out.stdout.strip():
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
-                                    "repro", "papers"], cwd=root, capture_output=True,
-                                   text=True, timeout=5).stdout.strip()
-            return out.stdout.strip() + ("+changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    h = hashlib.sha256()
-    for p in sorted(root.glob("repro/**/*.py")) + sorted(root.glob("papers/*.py")):
-        h.update(p.read_bytes())
-    return "source-" + h.hexdigest()[:10]
-
-
-def environment(device: str, seed: int, world_size: int) -> dict:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return {"device": device, "world_size": world_size, "seed": seed, "git_commit": git_commit(),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "versions": versions, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 class MetricsLog:

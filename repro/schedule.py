@@ -17,15 +17,22 @@ from .errors import check
 
 def lr_multiplier(tokens: float, s: ScheduleConfig, horizon_tokens: int) -> float:
     """Fraction of the peak learning rate after `tokens` tokens."""
-    if tokens < s.warmup_tokens:
-        return tokens / s.warmup_tokens
-    if s.decay == "constant":
+    return warmup_decay(tokens, s.warmup_tokens, s.decay_tokens or horizon_tokens, s.decay,
+                        s.min_lr_ratio)
+
+
+def warmup_decay(position: float, warmup: float, end: float, decay: str,
+                 min_ratio: float) -> float:
+    """Fraction of the peak learning rate at `position`, in any unit (tokens in pre-training,
+    updates in fine-tuning): linear warmup over `warmup`, then `decay` to min_ratio at `end`."""
+    if position < warmup:
+        return position / warmup
+    if decay == "constant":
         return 1.0
-    end = s.decay_tokens or horizon_tokens
-    span = max(end - s.warmup_tokens, 1)
-    progress = min(max((tokens - s.warmup_tokens) / span, 0.0), 1.0)
-    shape = 0.5 * (1 + math.cos(math.pi * progress)) if s.decay == "cosine" else 1 - progress
-    return s.min_lr_ratio + (1 - s.min_lr_ratio) * shape
+    span = max(end - warmup, 1)
+    progress = min(max((position - warmup) / span, 0.0), 1.0)
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if decay == "cosine" else 1 - progress
+    return min_ratio + (1 - min_ratio) * shape
 
 
 class BatchPlan:

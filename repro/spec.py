@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import Config, apply_overrides
+from .overrides import field_values, with_changes
 from .schedule import validate_run
 from .errors import ReproError
 
@@ -110,8 +111,7 @@ def size_config(spec: PaperSpec, size: str) -> Config:
     if size not in spec.sizes:
         raise ReproError(f"unknown size {size!r} for {spec.name}; choose from: "
                          f"{', '.join(spec.sizes)}")
-    pairs = [f"{k}={v}" for k, v in spec.sizes[size].items()]
-    cfg = apply_overrides(spec.recipe, pairs)
+    cfg = with_changes(spec.recipe, spec.sizes[size])   # typed values, applied as they are
     return cfg.replace(paper=spec.name, size=size)
 
 
@@ -178,19 +178,24 @@ SPEC_COLUMNS = ("setting", "paper (source)", "inferred (source)", "this run")
 
 
 def spec_rows(spec: PaperSpec, cfg: Config) -> list[dict]:
-    """Rows "setting | paper (source) | inferred (source) | this run" for every value that has
-    a source: a value the paper states goes under "paper", any other under "inferred", never
-    both."""
-    recipe = size_config(spec, cfg.size or spec.default_size).to_dict()
-    ours = cfg.to_dict()
+    """source_rows of a pre-training run: every value of the spec that has a source."""
+    return source_rows(spec.sources, field_values(size_config(spec, cfg.size or
+                                                              spec.default_size)),
+                       field_values(cfg))
+
+
+def source_rows(sources: dict, paper: dict, ours: dict, keys=None) -> list[dict]:
+    """Rows "setting | paper (source) | inferred (source) | this run" for keys (default: those
+    of sources) of flat {key: value} configs (repro.overrides.field_values): a value the paper
+    states goes under "paper", any other (inferred, or without a source) under "inferred",
+    never both."""
     rows = []
-    for key, source in spec.sources.items():
-        section, name = key.split(".")
-        cell = f"{_fmt(recipe[section][name])} ({source_text(source)})"
-        rows.append({"setting": key,
-                     "paper (source)": "" if isinstance(source, Inferred) else cell,
-                     "inferred (source)": cell if isinstance(source, Inferred) else "",
-                     "this run": _fmt(ours[section][name])})
+    for key in keys or sources:
+        source = sources.get(key)
+        cell = _fmt(paper[key]) + (f" ({source_text(source)})" if source is not None else "")
+        inferred = source is None or isinstance(source, Inferred)
+        rows.append({"setting": key, "paper (source)": "" if inferred else cell,
+                     "inferred (source)": cell if inferred else "", "this run": _fmt(ours[key])})
     return rows
 
 

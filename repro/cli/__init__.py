@@ -51,14 +51,6 @@ def spec_of(name: str):
     return known[name]
 
 
-def not_fine_tuning(where: str, config: dict, why: str) -> dict:
-    """config (a run's config.json), or ReproError "<where>: a fine-tuning run: <why>". Seam:
-    the run record's kind, once rundir has one, says this instead of the "recipe" key."""
-    if "recipe" in config:
-        raise ReproError(f"{where}: a fine-tuning run: {why}")
-    return config
-
-
 def report_after_run(run_dir, write) -> None:
     """write() the report of a run that is saved by now: any failure says so in one line and
     loses nothing (exit 2 through main)."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import ReproError, check
 from ..numbers import number, parse_number
-from . import Parser, not_fine_tuning, papers
+from . import Parser, papers
 
 ZERO_SHOT_TRIO = ("lambada", "wikitext2", "ptb")   # GPT-2 Table 3's shipped columns
 DEFAULT_KSHOT = ("0", "1", "few")
@@ -215,11 +215,10 @@ def per_checkpoint(args, todo: list, settings) -> None:
 
 
 def _run_config(run_dir: str):
-    from ..config import Config
     from ..rundir import RunDir
     run = RunDir(run_dir)
     check(run.has_config() or run.is_evidence(), f"{run_dir}: not a run folder (no {RunDir.CONFIG})")
-    return Config.from_dict(not_fine_tuning(run_dir, run.read_json(RunDir.CONFIG), FINE_TUNED))
+    return run.load().pretraining("", FINE_TUNED)
 
 
 def _device(name: str) -> str:

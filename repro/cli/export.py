@@ -33,5 +33,5 @@ def card(run_dir: str, out: str):
     from ..rundir import RunDir
     from . import papers
     run = RunDir(run_dir)
-    spec = papers().get(run.read_json(RunDir.CONFIG).get("paper"))
+    spec = papers().get(run.load().config.paper)
     return model_card(spec, run, Path(out).name) if spec else None

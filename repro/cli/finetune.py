@@ -84,13 +84,14 @@ def choose_init(spec, args) -> tuple[str, str, str]:
 
 def run_scale(spec, run_dir: Path) -> str:
     """The scale of a pre-training run of this paper, or ReproError naming what is wrong."""
+    from ..config import Config
     from ..rundir import RunDir
-    run = RunDir(run_dir).require_run("--init")
-    cfg = run.read_json(RunDir.CONFIG)
-    if cfg.get("paper") != spec.name or "recipe" in cfg:
-        what = "a fine-tuning run" if "recipe" in cfg else f"a {cfg.get('paper') or 'unknown'} run"
+    run = RunDir(run_dir).require_run("--init").load()
+    pretraining = run.kind == Config.KIND
+    if run.config.paper != spec.name or not pretraining:
+        what = f"a {run.config.paper or 'unknown'} run" if pretraining else "a fine-tuning run"
         raise ReproError(f"--init {run_dir}: {what}, not a {spec.name} pre-training run")
-    scale = cfg.get("scale")
+    scale = run.config.scale
     if scale not in spec.finetune.scales:
         raise ReproError(f"--init {run_dir}: a {scale!r} run; fine-tuning scales: "
                          f"{', '.join(spec.finetune.scales)}")
@@ -110,8 +111,8 @@ def main(paper: str, argv: list[str]) -> None:
         output_folder(args.report_dir, "--report-dir")
     if args.no_progress:
         os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
-    from ..transfer.recipe import apply_overrides
-    recipe = apply_overrides(ft.recipe, args.overrides)
+    from ..finetune_config import apply_recipe_overrides
+    recipe = apply_recipe_overrides(ft.recipe, args.overrides)
     kind, where, scale = choose_init(spec, args)
     if args.transfer_layers is not None and kind == "random":
         raise ReproError("--transfer-layers needs pre-trained weights (--init RUN_DIR or --hf); "

@@ -114,7 +114,8 @@ def print_ladder(ladder_rungs, scale, seeds: int, epochs: float) -> None:
 
 
 def copy_evidence(out: Path, dest: Path) -> None:
-    from ..rundir import RunDir, git_commit
+    from ..provenance import git_commit
+    from ..rundir import RunDir
     from ..scaling.gather import gather_runs
     commit = git_commit()
     for r in gather_runs(out):

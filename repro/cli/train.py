@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ReproError
 from ..numbers import number
 from ..outputs import output_folder
-from . import Parser, not_fine_tuning, report_after_run, spec_of
+from . import Parser, report_after_run, spec_of
 
 REPORTS = Path("reports")   # the committed reference: reports/<group>.md and reports/runs/<group>/
 
@@ -55,14 +55,13 @@ def flag_overrides(args) -> list[str]:
 def resume_config(spec, run_dir: Path, overrides: list[str]):
     """The saved config of run_dir with the overrides applied; a change of the model or the
     seed is refused, and so is a run that already reached the steps asked for."""
-    from ..config import Config, apply_overrides
+    from ..config import apply_overrides
     from ..schedule import validate_run
     from ..rundir import RunDir
     run = RunDir(run_dir).require_run("--resume")
     run.lock().check_free()
-    saved = Config.from_dict(not_fine_tuning(
-        f"--resume {run_dir}", run.read_json(RunDir.CONFIG),
-        f"it cannot be resumed; start it again with python -m repro {spec.name} finetune"))
+    saved = run.load().pretraining("--resume", f"it cannot be resumed; start it again with "
+                                               f"python -m repro {spec.name} finetune")
     if saved.paper != spec.name:
         raise ReproError(f"--resume {run_dir}: that run is {saved.paper!r}, not {spec.name!r}")
     cfg = apply_overrides(saved, overrides)
@@ -81,7 +80,7 @@ def resume_config(spec, run_dir: Path, overrides: list[str]):
         if newest is None:
             raise ReproError(f"--resume {run_dir}: the run finished and has no checkpoint to go "
                              f"on from; it is left as it is")
-        done = int(newest.stem.split("-")[1])
+        done = RunDir.checkpoint_step(newest)
         if done >= want:
             raise ReproError(f"--resume {run_dir}: the run already finished (step {done:,} of "
                              f"{want:,}); it is left as it is. To go on, give --steps beyond "
@@ -143,66 +142,39 @@ def run_training(spec, cfg, args, run) -> dict:
     # The processes first (the state Accelerator shares), so that the run folder exists when
     # the Accelerator is built: its trackers write into it.
     state = PartialState(cpu=accelerator_options(cfg)["cpu"])
-    created, new_folders = run is None, []
-    if created:
-        run, new_folders = new_run_folder(spec, cfg, args, state.is_main_process)
-    try:
+    if run is None:
+        run = new_run_folder(spec, cfg, args, state.is_main_process)
+    # The lifecycle: locked by the main process; a start that fails (the Accelerator or its
+    # trackers included) leaves no folder made for it.
+    with run.training(main=state.is_main_process):
         acc = build_accelerator(cfg, project_dir=run.path)
-        # Taken here: a lock refused because another run holds it is not ours to remove.
-        lock = run.lock().__enter__() if acc.is_main_process else None
-    except BaseException:
-        if created and state.is_main_process:
-            remove_failed_start(run, new_folders)
-        raise
-    log = (lambda m: print(m, file=sys.stderr)) if acc.is_main_process else (lambda m: None)
-    status = (lambda m: log(f"repro: {m}")) if not args.no_progress else None
-    try:
-        trainer = Trainer(cfg, run, accelerator=acc, log=log, status=status, end_of_run=finish)
-        if args.resume:
-            if run.has_checkpoint():
-                trainer.resume()
-            else:
-                log(f"no checkpoint in {run}: restarting it from step 0 in the same folder")
-        trainer.start()
-        summary = trainer.fit(progress=not args.no_progress)
-    except BaseException:
-        finish_trackers(acc)   # closed before a failed start's folder is removed
-        if lock:
-            lock.__exit__(None, None, None)
-            lock = None
-        if created and acc.is_main_process and not run.started():
-            remove_failed_start(run, new_folders)
-        raise
-    finally:
-        finish_trackers(acc)
-        if lock:
-            lock.__exit__(None, None, None)
+        log = (lambda m: print(m, file=sys.stderr)) if acc.is_main_process else (lambda m: None)
+        status = (lambda m: log(f"repro: {m}")) if not args.no_progress else None
+        try:
+            trainer = Trainer(cfg, run, accelerator=acc, log=log, status=status,
+                              end_of_run=finish)
+            if args.resume:
+                if run.has_checkpoint():
+                    trainer.resume()
+                else:
+                    log(f"no checkpoint in {run}: restarting it from step 0 in the same folder")
+            trainer.start()
+            summary = trainer.fit(progress=not args.no_progress)
+        finally:
+            finish_trackers(acc)   # closed before a failed start's folder is removed
     summary["is_main"] = acc.is_main_process
     return summary
 
 
-def new_run_folder(spec, cfg, args, is_main: bool) -> tuple:
-    """(the new run folder, the folders above it made for it): the main process creates them,
-    every rank gets the run's name."""
+def new_run_folder(spec, cfg, args, is_main: bool):
+    """The new run folder: the main process creates it (RunDir.create, which records the
+    folders it made), every rank gets its name."""
     from accelerate.utils import broadcast_object_list
 
     from ..rundir import RunDir, run_id
     from ..spec import run_group
-    name, new_folders = [None], []
-    if is_main:
-        group = Path(args.out) / run_group(spec, cfg.size, cfg.scale)
-        new_folders = [p for p in (group, *group.parents) if not p.exists()]
-        name[0] = str(RunDir.create(group, run_id(cfg.train.seed, args.overrides)))
+    made = (RunDir.create(Path(args.out) / run_group(spec, cfg.size, cfg.scale),
+                          run_id(cfg.train.seed, args.overrides)) if is_main else None)
+    name = [str(made) if made else None]
     broadcast_object_list(name)
-    return RunDir(name[0]), new_folders
-
-
-def remove_failed_start(run, new_folders: list) -> None:
-    """A failed start leaves no empty run, nor the folders made for it."""
-    import shutil
-    shutil.rmtree(run.path, ignore_errors=True)
-    for folder in new_folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            break
+    return made or RunDir(name[0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from ..rundir import git_commit
+from ..provenance import git_commit
 from . import data
 from .protocols import Setup, run
 from .scoring import Scorer

@@ -131,7 +131,7 @@ def check_sizes(models: dict, hf=None, full: bool = False, seed: int = 0,
 def write_artifact(path: Path, paper: str, rows: list[dict], command: str) -> Path:
     """The parity artifact that reports read (reports/parity/<paper>.json)."""
     from ..outputs import write_files
-    from ..rundir import git_commit
+    from ..provenance import git_commit
     doc = {"paper": paper, "commit": git_commit(), "generated": time.strftime("%Y-%m-%d %H:%M"),
            "command": command, "results": rows}
     write_files(path.parent, {path.name: json.dumps(doc, indent=2) + "\n"})

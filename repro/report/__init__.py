@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ReproError
 from ..outputs import write_files
-from ..rundir import git_commit
+from ..provenance import git_commit
 from .markdown import render
 from .plots import plot_curves
 from .probe_loss import probe_loss_section
@@ -96,14 +96,18 @@ def add_evidence(spec, scale: str, size: str | None, run_dirs: list[Path],
                  reference_root: Path) -> list[Path]:
     """Copy finished runs of this paper, size and scale into the reference evidence; a run
     stopped before its summary is accepted once it has evaluated (reports say where it stopped)."""
+    from ..config import Config
     from ..spec import run_group
     stem = run_group(spec, size, scale)
 
-    def refuse(run, cfg) -> str:
+    def refuse(record) -> str:
+        run, cfg = record.dir, record.config
+        if record.kind != Config.KIND:
+            return f"{record.what()}, not a {spec.name} pre-training run"
         if not (run.is_finished() or any("val_loss" in m for m in run.metrics())):
             return "not a run that finished or evaluated"
-        if cfg.get("paper") != spec.name:
-            return f"a {cfg.get('paper') or 'unknown'} run, not a {spec.name} run"
-        got = run_group(spec, cfg.get("size"), cfg.get("scale"))
+        if cfg.paper != spec.name:
+            return f"a {cfg.paper or 'unknown'} run, not a {spec.name} run"
+        got = run_group(spec, cfg.size or None, cfg.scale)
         return "" if got == stem else f"a {got} run, not {stem}"
     return copy_runs(run_dirs, reference_root / stem, refuse)

@@ -60,7 +60,7 @@ def _facts(spec, cfg: Config, summary: dict, env: dict) -> list[dict]:
 def model_card(spec, run: RunDir, folder_name: str):
     """The ModelCard of `run` (a run of `spec`), for a folder named folder_name."""
     from huggingface_hub import ModelCard, ModelCardData
-    cfg = Config.from_dict(run.read_json(RunDir.CONFIG))
+    cfg = run.load().pretraining("", "it keeps its dev scores, not a model to describe")
     summary = run.read_optional(RunDir.SUMMARY) or {"tokens": cfg.train.tokens}
     env = run.read_optional(RunDir.ENV) or {}
     evaluation = run.read_optional(RunDir.EVAL)

@@ -20,9 +20,13 @@ from pathlib import Path
 
 from ..data.glue import TASKS
 from ..errors import ReproError
+from ..finetune_config import FinetuneConfig, FinetuneRecipe
 from ..outputs import write_files
-from ..rundir import RunDir, git_commit
-from ..transfer.recipe import FinetuneRecipe, differences, finetune_group, recipe_rows
+from ..overrides import field_values
+from ..provenance import git_commit
+from ..rundir import RunDir
+from ..spec import source_rows
+from ..transfer.recipe import differences, finetune_group
 from . import finetune_stats as fs
 from .findings import findings_sections
 from .finetune_results import ablation, arm_names, results_rows, seed_runs, seed_values
@@ -32,29 +36,31 @@ from .tables import md_table
 
 
 def load_finetune_runs(folder: Path, origin: str) -> list[dict]:
-    """The fine-tuning runs under folder that have a summary (finished or stopped)."""
+    """The fine-tuning runs under folder that have a summary (finished or stopped); "config"
+    is the run record's FinetuneConfig."""
     runs = []
     for d in sorted(folder.glob("*/")) if folder.is_dir() else ():
         run = RunDir(d)
         if not run.has_config() or run.held():
             continue
         try:
-            config, summary = run.read_json(RunDir.CONFIG), run.read_optional(RunDir.SUMMARY)
+            record, summary = run.load(), run.read_optional(RunDir.SUMMARY)
             env = run.read_optional(RunDir.ENV) or {}
             predictions = run.read_optional(RunDir.DEV_PREDICTIONS)   # None: an older run
         except ReproError as e:
             runs.append(damaged(d, e))   # not evidence, and the user is told
             continue
-        if summary is None or "recipe" not in config:
+        if summary is None or record.kind != FinetuneConfig.KIND:
             continue
-        runs.append({"dir": d, "origin": origin, "config": config, "summary": summary, "env": env,
+        runs.append({"dir": d, "origin": origin, "config": record.config, "summary": summary,
+                     "env": env,
                      "predictions": predictions})
     return runs
 
 
 def arm_of(run: dict, recipe: FinetuneRecipe) -> str:
-    diff = differences(run["config"]["recipe"], recipe)
-    pretrained = run["config"]["init"]["kind"] != "random"
+    diff = differences(run["config"].recipe, recipe)
+    pretrained = run["config"].init["kind"] != "random"
     k, n_layer = transfer_of(run)
     if k < n_layer:   # part of the pre-trained model: the layers-transferred section's runs
         return f"layers {k} of {n_layer}" + ("" if pretrained and not diff else " (changed)")
@@ -70,7 +76,7 @@ def pretraining_rows(runs: list[dict]) -> list[dict]:
     """What pre-training the fine-tuned models had, once per distinct source."""
     seen, rows = set(), []
     for r in runs:
-        i = r["config"]["init"]
+        i = r["config"].init
         key = (r["origin"], i["kind"], i.get("run") or i.get("source") or i["architecture"])
         if key in seen:
             continue
@@ -90,7 +96,7 @@ def run_rows(runs: list[dict]) -> list[dict]:
     rows = []
     for r in runs:
         s, c = r["summary"], r["config"]
-        row = {"origin": r["origin"], "task": c["task"], "arm": r["arm"], "seed": c["seed"],
+        row = {"origin": r["origin"], "task": c.task, "arm": r["arm"], "seed": c.seed,
                "run": r["dir"].name, "steps": f"{s['steps']}/{s['planned_steps']}",
                "status": s["status"]}
         for metric, value in (s.get("dev") or {}).items():
@@ -115,8 +121,8 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
     by_seed = seed_runs(runs)
     values, evidence = seed_values(by_seed), fs.task_evidence(by_seed)
     cells = {k: fs.arm_cell(rs, TASKS[k[1]].metrics[0]) for k, rs in by_seed.items()}
-    shown = sorted(runs, key=lambda r: (r["origin"] != REFERENCE, r["config"]["task"],
-                                        r["arm"], r["config"]["seed"], r["dir"].name))
+    shown = sorted(runs, key=lambda r: (r["origin"] != REFERENCE, r["config"].task,
+                                        r["arm"], r["config"].seed, r["dir"].name))
     inits = pretraining_rows(shown)
     lines = [f"# {spec.title}: fine-tuning on GLUE — `{scale}` scale\n",
              f"{spec.citation}\n",
@@ -151,7 +157,8 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
                                                     reference_root)
     lines += found
     lines += ["## Recipe: paper value → these runs\n",
-              md_table(recipe_rows(spec.finetune, recipe)),
+              md_table(source_rows(spec.finetune.sources, field_values(spec.finetune.recipe),
+                                   field_values(recipe), keys=field_values(recipe))),
               *[f"- {what}: {why}" for what, why in spec.finetune.notes], "",
               "## Runs\n", md_table(run_rows(shown))]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,9 +170,10 @@ def write_finetune_report(spec, scale: str, out_dir: Path, runs_root: Path | Non
 
 def add_finetune_evidence(spec, scale: str, run_dirs: list[Path], reference_root: Path) -> list[Path]:
     """Copy finished fine-tuning runs into the committed reference (reports/runs/<stem>/)."""
-    def refuse(run, cfg) -> str:
-        if not run.is_finished():
+    def refuse(record) -> str:
+        if not record.dir.is_finished():
             return "not a finished run folder"
-        ok = cfg.get("paper") == spec.name and cfg.get("scale") == scale and "recipe" in cfg
+        cfg = record.config
+        ok = record.kind == FinetuneConfig.KIND and (cfg.paper, cfg.scale) == (spec.name, scale)
         return "" if ok else f"not a {spec.name} fine-tuning run at scale {scale}"
     return copy_runs(run_dirs, reference_root / finetune_group(spec.name, scale), refuse)

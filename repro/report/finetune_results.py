@@ -5,7 +5,7 @@ they support: report/finetune_stats.py."""
 from __future__ import annotations
 
 from ..data.glue import TASKS
-from ..transfer.recipe import FinetuneRecipe
+from ..finetune_config import FinetuneRecipe
 from . import finetune_stats as fs
 from .runs import REFERENCE, YOURS
 
@@ -24,7 +24,7 @@ def seed_runs(runs: list[dict]) -> dict:
     newest = {}
     for r in runs:   # sorted by folder name within an origin: later ones replace earlier ones
         if r["summary"].get("completed") and r["arm"] in ARMS:
-            key = (r["origin"], r["config"]["task"], r["arm"], r["config"]["seed"])
+            key = (r["origin"], r["config"].task, r["arm"], r["config"].seed)
             newest[key] = r
     out = {}
     for (origin, task, arm, _), r in sorted(newest.items(), key=lambda kv: kv[0][3]):

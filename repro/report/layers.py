@@ -27,8 +27,8 @@ WHAT_WOULD_SHOW = (
 
 def transfer_of(run: dict) -> tuple[int, int]:
     """(K, L) of a fine-tuning run; a run from before the flag transferred every block."""
-    n_layer = run["config"]["model"]["n_layer"]
-    return run["config"].get("transfer_layers", n_layer), n_layer
+    c = run["config"]
+    return (c.model.n_layer if c.transfer_layers is None else c.transfer_layers), c.model.n_layer
 
 
 def majority(task: str, n: int) -> float | None:
@@ -46,9 +46,9 @@ def layer_runs(runs: list[dict], origin: str) -> dict:
     for r in runs:
         k, n_layer = transfer_of(r)
         pretrained = r["arm"] == "recipe" or r["arm"].startswith("layers ")
-        accuracy = TASKS[r["config"]["task"]].metrics[0] == "accuracy"
+        accuracy = TASKS[r["config"].task].metrics[0] == "accuracy"
         if r["origin"] == origin and pretrained and accuracy and r["summary"].get("completed"):
-            newest[(r["config"]["task"], k, r["config"]["seed"])] = r
+            newest[(r["config"].task, k, r["config"].seed)] = r
     out = {}
     for (task, k, _), r in sorted(newest.items()):
         out.setdefault(task, {}).setdefault(k, []).append(r)

@@ -56,13 +56,13 @@ def nowhere(stem: str, runs_root: Path | None, reference_root: Path | None) -> s
 
 def copy_runs(run_dirs: list[Path], dest: Path, refuse) -> list[Path]:
     """Copy runs' small files into the committed reference dest (reports/runs/<group>/): the one
-    explicit act that writes evidence. refuse(run, config) names why a run does not belong
-    there, or returns "" for one that does."""
-    from ..rundir import git_commit
+    explicit act that writes evidence. refuse(record) (a repro.rundir.Run) names why a run does
+    not belong there, or returns "" for one that does."""
+    from ..provenance import git_commit
     out = []
     for d in run_dirs:
         run = RunDir(d).require_run("--add")
-        why = refuse(run, run.read_json(RunDir.CONFIG))
+        why = refuse(run.load())
         if why:
             raise ReproError(f"--add {d}: {why}")
         out.append(run.copy_evidence(dest, git_commit()))
@@ -70,25 +70,27 @@ def copy_runs(run_dirs: list[Path], dest: Path, refuse) -> list[Path]:
 
 
 def load_runs(folder: Path, origin: str) -> list[dict]:
-    """The runs under folder that trained at least one step and have a summary, or stopped
-    early (signal, deadline) after an evaluation; runs still training are skipped."""
+    """The pre-training runs under folder that trained at least one step and have a summary, or
+    stopped early (signal, deadline) after an evaluation; runs still training are skipped."""
+    from ..config import Config
     runs = []
     for d in sorted(folder.glob("*/")) if folder.is_dir() else ():
         run = RunDir(d)
         if not run.has_config() or not (d / RunDir.ENV).is_file() or run.held():
             continue
         try:
-            config, env, metrics = run.read_json(RunDir.CONFIG), run.read_json(RunDir.ENV), run.metrics()
+            record, env, metrics = run.load(), run.read_json(RunDir.ENV), run.metrics()
             summary = run.read_optional(RunDir.SUMMARY)
         except (ReproError, ValueError) as e:
             runs.append(damaged(d, e))   # not evidence, and the user is told
             continue
-        if not metrics or not metrics[-1].get("step"):
-            continue   # trained nothing
+        if record.kind != Config.KIND or not metrics or not metrics[-1].get("step"):
+            continue   # another kind of run, or one that trained nothing
+        config = record.config.to_dict()
         if summary is None:
             if not any("val_loss" in m for m in metrics):
                 continue
-            summary = stopped_summary(config, metrics)
+            summary = stopped_summary(record.config, metrics)
         probe = run.read_optional(RunDir.PROBE)   # per-layer probe results (image tasks)
         runs.append({"dir": d, "run": run, "origin": origin, "config": config, "env": env,
                      "metrics": metrics, "summary": {**(probe or {}), **summary},
@@ -96,12 +98,11 @@ def load_runs(folder: Path, origin: str) -> list[dict]:
     return runs
 
 
-def stopped_summary(config: dict, metrics: list[dict]) -> dict:
-    """What summary.json would say of a run stopped before its end, from its metrics."""
-    from ..config import Config
+def stopped_summary(cfg, metrics: list[dict]) -> dict:
+    """What summary.json would say of a run stopped before its end (cfg: its Config), from its
+    metrics."""
     from ..model import build_model
     from ..schedule import BatchPlan
-    cfg = Config.from_dict(config)
     last_val = [x for x in metrics if "val_loss" in x][-1]
     planned = BatchPlan(cfg).total_steps
     return {"steps": metrics[-1]["step"], "tokens": metrics[-1]["tokens"],

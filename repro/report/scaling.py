@@ -11,7 +11,7 @@ import math
 import time
 from pathlib import Path
 
-from ..rundir import git_commit
+from ..provenance import git_commit
 from ..scaling import fit as fits
 from ..scaling.gather import by_size, gather_runs
 from .scaling_markdown import render

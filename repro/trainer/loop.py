@@ -29,7 +29,8 @@ from ..data.tasks import make_task, sample_indices
 from ..errors import ReproError
 from ..flops import flops_per_token, mfu
 from ..model import GPT
-from ..rundir import MetricsLog, RunDir, environment
+from ..provenance import environment
+from ..rundir import MetricsLog, RunDir
 from ..schedule import BatchPlan
 from .batches import count_targets, pad_rows, to_device
 from .cadence import Agreement, Cadence, Due, interrupts, saves
@@ -285,5 +286,5 @@ class Trainer(Checkpointing):
             extra = (self.end_of_run(self.task, model.eval(), self.acc.device, self.run)
                      if self.end_of_run else {})
             summary.update({k: v for k, v in extra.items() if k != "sample"})
-            self.run.write_json(RunDir.SUMMARY, summary)
+            self.run.write_summary(summary)
         return summary

@@ -18,16 +18,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import ScheduleConfig
 from ..errors import ReproError
-from ..rundir import MetricsLog, RunDir, environment
-from ..schedule import lr_multiplier
+from ..finetune_config import FinetuneConfig, FinetuneRecipe
+from ..provenance import environment
+from ..rundir import MetricsLog, RunDir
+from ..schedule import warmup_decay
 from ..trainer.setup import param_groups
 from ..trainer.signals import StopRequested
 from .batches import Encoded, collate, epoch_batches, eval_batches, steps_per_epoch
 from .head import FinetuneModel, task_loss
 from .metrics import score
-from .recipe import FinetuneRecipe
 
 LOG_ROWS = 50        # about this many loss rows per run in metrics.jsonl (evidence stays small)
 EVAL_BATCH = 64      # examples per dev forward
@@ -37,9 +37,8 @@ def schedule(recipe: FinetuneRecipe, total_steps: int):
     """LR multiplier of update i (0-based): linear warmup over warmup_fraction of the updates,
     then linear decay to 0 at the last. As in pre-training, update i runs at the schedule's
     value once it is done (counted in updates here, not tokens), so the first is not at 0."""
-    s = ScheduleConfig(warmup_tokens=recipe.warmup_fraction * total_steps, decay="linear",
-                       min_lr_ratio=0.0)
-    return lambda i: lr_multiplier(i + 1, s, total_steps)
+    warmup_updates = recipe.warmup_fraction * total_steps
+    return lambda i: warmup_decay(i + 1, warmup_updates, total_steps, "linear", 0.0)
 
 
 class Finetuner:
@@ -64,8 +63,8 @@ class Finetuner:
         self.device_name = (torch.cuda.get_device_name(accelerator.device)
                             if accelerator.device.type == "cuda" else "cpu")
 
-    def start(self, config: dict) -> None:
-        self.run.write_json(RunDir.CONFIG, config)
+    def start(self, config: FinetuneConfig) -> None:
+        self.run.write_json(RunDir.CONFIG, config.to_dict())
         self.run.write_json(RunDir.ENV, environment(self.device_name, self.seed, 1))
 
     def _batch(self, enc: Encoded, items) -> dict:
@@ -155,7 +154,7 @@ class Finetuner:
             summary.update(completed=True, status="finished", dev=dev)
             self.run.write_json(RunDir.DEV_PREDICTIONS, {"dev_examples": len(predictions),
                                                          "predictions": _plain(predictions)})
-        self.run.write_json(RunDir.SUMMARY, summary)
+        self.run.write_summary(summary)
         return summary
 
 

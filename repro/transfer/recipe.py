@@ -1,32 +1,17 @@
-"""A paper's fine-tuning recipe as data (the spec holds one; `FinetuneSpec`), the scales it runs
-at, the paper's numbers to set beside ours, and the one path that applies `--set key=value`.
+"""A paper's fine-tuning as data (the spec holds one; `FinetuneSpec`): its recipe (a
+repro.finetune_config.FinetuneRecipe, which `--set` changes through the one override path),
+the scales it runs at and the paper's numbers to set beside ours.
 
 The schedule is the recipe's: the learning rate rises linearly over the first
 `warmup_fraction` of the updates and falls linearly to 0 at the last one
-(repro.schedule.lr_multiplier, counted in updates).
+(repro.schedule.warmup_decay, counted in updates).
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from ..config import _coerce
-from ..errors import ReproError, check
-
-
-@dataclass(frozen=True)
-class FinetuneRecipe:
-    lr: float
-    batch_size: int               # examples per update (a similarity example is two sequences)
-    epochs: int
-    warmup_fraction: float        # of all updates
-    lm_coef: float                # lambda: weight of the auxiliary LM loss (0: none)
-    clf_pdrop: float              # dropout on the extract state, before the head
-    weight_decay: float           # decoupled (AdamW) on every matrix, the head's included
-    grad_clip: float              # global norm; 0: none
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
+from ..finetune_config import FinetuneRecipe
 
 
 @dataclass(frozen=True)
@@ -60,49 +45,10 @@ class FinetuneSpec:
     ablation_note: str = ""       # what the paper says of its ablations
 
 
-def apply_overrides(recipe: FinetuneRecipe, pairs: list[str]) -> FinetuneRecipe:
-    """`key=value` strings over the recipe's fields (e.g. lm_coef=0); unknown keys and bad
-    values are errors."""
-    types = {f.name: {"int": int, "float": float}[f.type] for f in fields(FinetuneRecipe)}
-    changes = {}
-    for pair in pairs:
-        check("=" in pair, f"--set {pair!r}: expected key=value, e.g. lm_coef=0")
-        key, text = (s.strip() for s in pair.split("=", 1))
-        if key not in types:
-            raise ReproError(f"--set {key}: unknown fine-tuning setting; valid: {', '.join(types)}")
-        changes[key] = _coerce(key, text, types[key])
-    return validate(dataclasses.replace(recipe, **changes))
-
-
-def validate(r: FinetuneRecipe) -> FinetuneRecipe:
-    check(r.lr > 0, f"lr must be positive, got {r.lr}")
-    check(r.batch_size > 0 and r.epochs > 0, "batch_size and epochs must be positive")
-    check(0 <= r.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), got {r.warmup_fraction}")
-    check(r.lm_coef >= 0, f"lm_coef must not be negative, got {r.lm_coef}")
-    check(0 <= r.clf_pdrop < 1, f"clf_pdrop must be in [0, 1), got {r.clf_pdrop}")
-    check(r.weight_decay >= 0 and r.grad_clip >= 0, "weight_decay and grad_clip must not be negative")
-    return r
-
-
-def differences(recipe: dict, base: FinetuneRecipe) -> dict:
-    """The fields of a run's recipe (as saved) that differ from base."""
+def differences(recipe: FinetuneRecipe, base: FinetuneRecipe) -> dict:
+    """The fields of a run's recipe that differ from base."""
     ref = dataclasses.asdict(base)
-    return {k: v for k, v in recipe.items() if k in ref and ref[k] != v}
-
-
-def recipe_rows(spec: FinetuneSpec, recipe: FinetuneRecipe) -> list[dict]:
-    """"setting | paper (source) | inferred (source) | this run" rows, as spec_rows has them."""
-    from ..spec import Inferred, source_text
-    rows = []
-    for f in fields(FinetuneRecipe):
-        paper, ours = getattr(spec.recipe, f.name), getattr(recipe, f.name)
-        source = spec.sources.get(f.name)
-        cell = f"{paper:g} ({source_text(source)})" if source is not None else f"{paper:g}"
-        inferred = source is None or isinstance(source, Inferred)
-        rows.append({"setting": f.name, "paper (source)": "" if inferred else cell,
-                     "inferred (source)": cell if inferred else "", "this run": f"{ours:g}"})
-    return rows
-
+    return {k: v for k, v in dataclasses.asdict(recipe).items() if ref[k] != v}
 
 
 def finetune_group(paper: str, scale: str) -> str:

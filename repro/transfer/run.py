@@ -59,11 +59,10 @@ def run_finetune(spec, task: str, seed: int, overrides: list[str], recipe, kind:
                  say=lambda m: None, transfer: int | None = None) -> dict:
     """Fine-tune one task from the chosen weights into a new run folder under out; the
     run's summary (with its dev scores). transfer: the pre-trained blocks kept (None: all)."""
-    import shutil
-
     import torch
 
     from ..config import Config, TrainConfig
+    from ..finetune_config import FinetuneConfig
     from ..data.glue import TASKS, describe
     from ..data.tokenizers import get_tokenizer
     from ..rundir import RunDir, run_id
@@ -92,30 +91,25 @@ def run_finetune(spec, task: str, seed: int, overrides: list[str], recipe, kind:
     model = FinetuneModel(add_tokens(gpt, 3, torch.Generator().manual_seed(seed)),
                           n_outputs(task), recipe.clf_pdrop)
     acc = build_accelerator(Config(train=TrainConfig(device=device)))
-    config = {"paper": spec.name, "scale": scale, "task": task, "input": ft.tasks[task],
-              "seed": seed, "transfer_layers": n_layer if transfer is None else transfer,
-              "recipe": dataclasses.asdict(recipe), "overrides": overrides,
-              "init": init, "model": dataclasses.asdict(model.gpt.config),
-              "specials": dataclasses.asdict(specials), "max_len": max_len,
-              "data": {**describe(task), "train_examples": len(data["train"]),
-                       "dev_examples": len(data["dev"]), "max_train": size.max_train,
-                       "max_dev": size.max_dev},
-              "tokenizer": {"name": tok.name, **tok.state()}}
+    config = FinetuneConfig(
+        paper=spec.name, scale=scale, task=task, input=ft.tasks[task], seed=seed,
+        transfer_layers=n_layer if transfer is None else transfer, recipe=recipe,
+        overrides=overrides, init=init, model=model.gpt.config,
+        specials=dataclasses.asdict(specials), max_len=max_len,
+        data={**describe(task), "train_examples": len(data["train"]),
+              "dev_examples": len(data["dev"]), "max_train": size.max_train,
+              "max_dev": size.max_dev},
+        tokenizer={"name": tok.name, **tok.state()})
     group = Path(out) / finetune_group(spec.name, scale)
     named = overrides + [f"init={kind}:{where}"] + (
         [] if transfer is None else [f"transfer_layers={transfer}"])
     run = RunDir.create(group, f"{task}-{run_id(seed, named)}")
     log = (lambda m: print(m, file=sys.stderr))
-    try:
-        with run.lock():
-            trainer = Finetuner(model, data, recipe, TASKS[task].metrics, is_regression(task),
-                                seed, acc, run, max_len, log=log)
-            trainer.start(config)
-            say(f"fine-tuning {task}: {trainer.total_steps} updates of {recipe.batch_size} on "
-                f"{acc.device.type}; run {run}")
-            summary = trainer.fit(progress=progress, label=f"{group.name} {task}")
-    except BaseException:
-        if not run.started():
-            shutil.rmtree(run.path, ignore_errors=True)   # a failed start leaves no empty run
-        raise
+    with run.training():
+        trainer = Finetuner(model, data, recipe, TASKS[task].metrics, is_regression(task),
+                            seed, acc, run, max_len, log=log)
+        trainer.start(config)
+        say(f"fine-tuning {task}: {trainer.total_steps} updates of {recipe.batch_size} on "
+            f"{acc.device.type}; run {run}")
+        summary = trainer.fit(progress=progress, label=f"{group.name} {task}")
     return {"task": task, "scale": scale, "seed": seed, "init": kind, **summary}
