@@ -19,7 +19,8 @@ import torch
 
 from .errors import ReproError
 from .rundir import CHECKPOINT_PATTERN as PATTERN
-from .rundir import RunDir, atomic_write, atomic_write_bytes
+from .atomic import atomic_write, atomic_write_bytes
+from .rundir import RunDir
 
 
 def _sha256(path: Path) -> str:
@@ -114,18 +115,14 @@ def _read(path: Path) -> dict:
         raise ReproError(f"unreadable though its checksum matches ({first[:80]})") from None
 
 
-def step_of(path: Path) -> int:
-    return int(path.stem.split("-")[1])
-
-
 def verified_steps(ckpt_dir: Path) -> list[int]:
     """The steps of the complete (checksum-verified) checkpoints, oldest first."""
-    return [step_of(p) for p in sorted(ckpt_dir.glob(PATTERN)) if verified(p)]
+    return [RunDir.checkpoint_step(p) for p in sorted(ckpt_dir.glob(PATTERN)) if verified(p)]
 
 
 def load_step(ckpt_dir: Path, step: int) -> tuple[dict, Path]:
     """The checkpoint of one step, or ReproError naming the steps there are."""
-    path = ckpt_dir / f"ckpt-{step:08d}.pt"
+    path = ckpt_dir / RunDir.checkpoint_name(step)
     if not (path.is_file() and verified(path)):
         have = ", ".join(map(str, verified_steps(ckpt_dir))) or "none"
         raise ReproError(f"--checkpoint {step}: no complete checkpoint of step {step} in "

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ReproError
-from .rundir import RunDir, atomic_write_bytes
+from .atomic import atomic_write_bytes
+from .rundir import RunDir
 
 RUN_MARKS = (RunDir.ENV, RunDir.METRICS, RunDir.CHECKPOINTS, RunDir.EVIDENCE_MARK)
 

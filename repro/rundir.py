@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from contextlib import ExitStack, contextmanager
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .atomic import atomic_write_bytes
 from .errors import ReproError
 from .finetune_config import FinetuneConfig, is_finetune
 from .runlock import RunLock
@@ -241,30 +241,6 @@ class Run:
             where = f"{what} {self.dir}" if what else str(self.dir)
             raise ReproError(f"{where} is {self.what()}: {why}")
         return self.config
-
-
-def atomic_write(path: Path, write) -> None:
-    """write(file) into a temp file, fsync, rename over `path`, fsync the folder: after a crash
-    `path` is either the old file or the whole new one, and the rename itself is on disk."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)   # a failed write leaves nothing half-written behind
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
 
 
 def _first_file(path: Path) -> Path:

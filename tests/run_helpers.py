@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from repro.rundir import CHECKPOINT_PATTERN, RunDir
+
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["chargpt", "--scale", "tiny", "--set", "train.log_interval=1"]   # dropout 0.25: RNG matters
 NO_DROPOUT = ["--set", "model.embd_pdrop=0", "--set", "model.attn_pdrop=0",
@@ -92,11 +94,11 @@ def by_step(rows: list[dict]) -> dict[int, dict]:
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / "checkpoints").glob("ckpt-*.pt"))
+    return sorted(RunDir(run_dir).checkpoints.glob(CHECKPOINT_PATTERN))
 
 
 def ckpt_step(path: Path) -> int:
-    return int(path.stem.split("-")[1])
+    return RunDir.checkpoint_step(path)
 
 
 def weights(path: Path) -> dict:
