@@ -30,6 +30,8 @@ from repro.model import build_model
 from repro.spec import size_config
 from run_helpers import cli_env
 
+REPO = Path(__file__).resolve().parent.parent
+
 torch.set_num_threads(1)
 
 
@@ -74,8 +76,9 @@ def places(tmp_path_factory) -> dict:
     next((p["bad_sum"] / "checkpoints").glob("*.sha256")).write_text("0" * 64)
     p["finetune_run"] = ft = root / "ft" / "gpt1-finetune-tiny" / "rte-run"
     ft.mkdir(parents=True)
-    (ft / "config.json").write_text(json.dumps({"paper": "gpt1", "scale": "tiny", "task": "rte",
-                                                "recipe": {"lr": 6.25e-5}, "model": {}}))
+    committed = sorted((REPO / "reports" / "runs" / "gpt1-finetune-small").glob("rte-*"))[0]
+    config = json.loads((committed / "config.json").read_text())   # a fine-tuning run's shape
+    (ft / "config.json").write_text(json.dumps({**config, "scale": "tiny"}))
     (ft / "summary.json").write_text(json.dumps({"dev": {"accuracy": 0.5}}))
     (ft / "env.json").write_text("{}")
     p["gpt1_run"] = shutil.copytree(p["truncated"], root / "other" / "gpt1-run",
@@ -119,7 +122,7 @@ CASES = [  # (id, argv, expected text); {name} is a path of `places`
     ("export-bad-checksum", ["export", "{bad_sum}", "--out", "new-hf"],
      "the only checkpoint is incomplete or corrupt (checksum mismatch)"),
     ("export-finetune-run", ["export", "{finetune_run}", "--out", "new-hf"],
-     "a fine-tuning run: it keeps its dev scores, not a checkpoint"),
+     "is a fine-tuning run (rte): it keeps its dev scores, not a checkpoint"),
     # train
     ("train-out-empty-name", ["chargpt", "--out", "", "--no-report"], "--out '': an empty name"),
     ("train-out-run", ["chargpt", "--out", "{run}", "--no-report"], "--out {run}: is a run folder"),
@@ -128,7 +131,7 @@ CASES = [  # (id, argv, expected text); {name} is a path of `places`
     ("train-report-dir-file", ["chargpt", "--report-dir", "{files}/empty.txt"],
      "--report-dir {files}/empty.txt: {files}/empty.txt is a file, not a folder"),
     ("train-resume-finetune-run", ["gpt1", "--resume", "{finetune_run}"],
-     "a fine-tuning run: it cannot be resumed"),
+     "is a fine-tuning run (rte): it cannot be resumed"),
     # eval
     ("eval-out-file", ["eval", "{run}", "--tasks", "ptb", "--out", "{files}/empty.txt"],
      "--out {files}/empty.txt: {files}/empty.txt is a file, not a folder"),
@@ -157,7 +160,7 @@ CASES = [  # (id, argv, expected text); {name} is a path of `places`
      "--checkpoint -1: must not be negative"),
     ("eval-bad-checksum", ["eval", "{bad_sum}", "--tasks", "ptb"],
      "the only checkpoint is incomplete or corrupt"),
-    ("eval-finetune-run", ["eval", "{finetune_run}"], "{finetune_run}: a fine-tuning run: "),
+    ("eval-finetune-run", ["eval", "{finetune_run}"], "{finetune_run} is a fine-tuning run (rte): "),
     ("eval-hf-no-weights", ["eval", "--hf", "{hf_no_weights}", "--tasks", "ptb"],
      "its weights cannot be loaded (Error no file named model.safetensors"),
     ("eval-hf-truncated", ["eval", "--hf", "{hf_truncated}", "--tasks", "ptb"],
