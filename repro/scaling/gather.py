@@ -19,21 +19,22 @@ from .ladder import non_embedding
 
 
 def run_row(run: RunDir) -> dict:
-    cfg, summary = run.read_json(RunDir.CONFIG), run.read_json(RunDir.SUMMARY)
-    m, data = cfg["model"], summary["data"]
+    cfg = run.load().pretraining("", "a ladder holds pre-training runs")
+    summary, m = run.read_json(RunDir.SUMMARY), cfg.model
+    data = summary["data"]
     curve = [(r["tokens"], r["val_loss"]) for r in run.metrics() if "val_loss" in r]
     zero_shot: dict = {}
     for r in (run.read_optional(RunDir.EVAL) or {}).get("results", []):
         if r["shots"] == 0:
             zero_shot.setdefault(r["task"], {})[r["metric"]] = r["value"]
-    return {"name": f"{m['n_layer']}x{m['n_embd']}", "n_layer": m["n_layer"],
-            "d_model": m["n_embd"], "n_head": m["n_head"], "lr": cfg["optim"]["lr"],
-            "seed": cfg["train"]["seed"], "block_size": m["block_size"],
-            "n_params_non_embedding": non_embedding(m["n_layer"], m["n_embd"]),
+    return {"name": f"{m.n_layer}x{m.n_embd}", "n_layer": m.n_layer,
+            "d_model": m.n_embd, "n_head": m.n_head, "lr": cfg.optim.lr,
+            "seed": cfg.train.seed, "block_size": m.block_size,
+            "n_params_non_embedding": non_embedding(m.n_layer, m.n_embd),
             "n_params": summary["params"], "tokens": summary["tokens"],
             "train_tokens_available": data["train_tokens"],
-            "epochs": epochs_of(summary["tokens"], data["train_tokens"], m["block_size"],
-                                cfg["data"].get("stride", 0)),
+            "epochs": epochs_of(summary["tokens"], data["train_tokens"], m.block_size,
+                                cfg.data.stride),
             "val_loss": summary.get("val_loss_full", summary.get("final_val_loss")),
             "val_curve": curve, "zero_shot": zero_shot, "device": summary.get("device", ""),
             "wall_s": summary.get("wall_s"), "data_hash": data.get("data_hash", ""),
