@@ -238,12 +238,13 @@ def run(jobs: list[Job], deadline: float, gpu_gb: float, procs: int, logs: Path)
 
 
 def pack(roots: list[Path], out: Path) -> Path:
-    """Every run folder under roots, without checkpoints, as one tar.xz."""
+    """Every run folder under roots, without checkpoints or exported weights, as one tar.xz."""
     path = out / "runs.tar.xz"
     with tarfile.open(path, "w:xz") as tar:
         for root in roots:
             for f in sorted(root.rglob("*")):
-                if f.is_file() and "checkpoints" not in f.parts:
+                if (f.is_file() and "checkpoints" not in f.parts
+                        and f.suffix not in (".safetensors", ".bin", ".pt")):
                     tar.add(f, arcname=str(f))
     return path
 
