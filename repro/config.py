@@ -226,7 +226,8 @@ def validate(cfg: Config) -> Config:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         check(value in allowed, f"{key}={value!r} is not one of: {', '.join(allowed)}")
-    m, t = cfg.model, cfg.train
+    m = cfg.model
+    t = cfg.train
     check(m.vocab_size >= 0, "model.vocab_size must not be negative (0: the tokenizer's)")
     for key in ("block_size", "n_layer", "n_head", "n_embd", "band_width", "vocab_pad_multiple"):
         check(getattr(m, key) > 0, f"model.{key} must be positive, got {getattr(m, key)}")

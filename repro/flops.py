@@ -48,7 +48,9 @@ def memory_per_gpu_bytes(n_params: int, cfg, micro_batch: int, n_gpus: int = 1) 
     n_gpus when fully sharded), and bf16 activations with flash attention (about 34*T*B*d
     bytes per layer, Korthikanti et al. 2022, no T^2 term) plus fp32 logits."""
     states = 16 * n_params / n_gpus
-    T, d, L = cfg.block_size, cfg.n_embd, cfg.n_layer
+    T = cfg.block_size
+    d = cfg.n_embd
+    L = cfg.n_layer
     acts = 34 * T * micro_batch * d * L + 6 * T * micro_batch * cfg.vocab_size
     return {"states_gb": states / 1e9, "activations_gb": acts / 1e9,
             "total_gb": (states + acts) / 1e9}

@@ -66,16 +66,20 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, targets, vocab_size: int, chunk: int):
-        x2, t = x.reshape(-1, x.size(-1)), targets.reshape(-1)
+        x2 = x.reshape(-1, x.size(-1))
+        t = targets.reshape(-1)
         n = (t >= 0).sum().clamp(min=1)
-        grad_x, grad_w = torch.empty_like(x2), torch.zeros_like(weight, dtype=torch.float32)
+        grad_x = torch.empty_like(x2)
+        grad_w = torch.zeros_like(weight, dtype=torch.float32)
         total = torch.zeros((), dtype=torch.float32, device=x.device)
         for a in range(0, x2.size(0), chunk):
-            xc, tc = x2[a:a + chunk], t[a:a + chunk]
+            xc = x2[a:a + chunk]
+            tc = t[a:a + chunk]
             logits = F.linear(xc, weight).float()
             if logits.size(-1) != vocab_size:
                 logits[:, vocab_size:] = float("-inf")
-            keep, safe = tc >= 0, tc.clamp(min=0)
+            keep = tc >= 0
+            safe = tc.clamp(min=0)
             lse = logits.logsumexp(-1)
             total = total + ((lse - logits.gather(1, safe[:, None])[:, 0]) * keep).sum()
             g = (logits - lse[:, None]).exp_()

@@ -50,7 +50,9 @@ ACTIVATIONS = {
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig, band: int | None):
         super().__init__()
-        self.n_head, self.band, self.dropout = cfg.n_head, band, cfg.attn_pdrop
+        self.n_head = cfg.n_head
+        self.band = band
+        self.dropout = cfg.attn_pdrop
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_drop = nn.Dropout(cfg.resid_pdrop)
@@ -81,7 +83,8 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
         self.post_norm = cfg.norm_position == "post"
-        self.ln_1, self.ln_2 = make_norm(cfg), make_norm(cfg)
+        self.ln_1 = make_norm(cfg)
+        self.ln_2 = make_norm(cfg)
         self.attn = CausalSelfAttention(cfg, cfg.layer_band(layer))
         self.mlp = MLP(cfg)
 
@@ -102,7 +105,8 @@ class GPT(nn.Module):
         self.config = cfg
         self.loss_fn = LOSSES[loss_impl]()   # "cce" fails here, at once, if it is not installed
         self.activation_checkpointing = activation_checkpointing
-        V, d = cfg.padded_vocab, cfg.n_embd
+        V = cfg.padded_vocab
+        d = cfg.n_embd
         # nn.Embedding's own init on the meta device imports torch._dynamo (~2 s); handed an
         # empty table it skips that init. Elsewhere it draws as always (seeded runs unchanged).
         table = (lambda n: torch.empty(n, d)) if torch.empty(0).is_meta else (lambda n: None)
@@ -128,7 +132,8 @@ class GPT(nn.Module):
     def reset_parameters(self):
         if self.lm_head.weight.is_meta:   # no values to set (a count, a dry run); on the meta
             return                        # device each init op costs ~10 ms of Python dispatch
-        cfg, std = self.config, 0.02
+        cfg = self.config
+        std = 0.02
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(module.weight, 0.0, std)

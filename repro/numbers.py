@@ -23,7 +23,8 @@ def shown(name: str, text: str) -> str:
 def parse_number(text: str, kind: type, name: str, minimum: float | None = None):
     """text as an int (also 1e6 and 1_000_000) or a float, finite, at least `minimum`;
     otherwise ReproError "<name> <text>: why" in one line."""
-    what, clean = shown(name, text), text.strip().replace("_", "")
+    what = shown(name, text)
+    clean = text.strip().replace("_", "")
     if len(clean) > MAX_CHARS:
         raise ReproError(f"{what}: too long for a number")
     if not clean.isascii():

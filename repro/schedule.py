@@ -55,7 +55,8 @@ class BatchPlan:
     @cached_property
     def _ramp(self) -> np.ndarray:
         """Batch sizes of the ramp's steps (empty without a ramp)."""
-        sizes, seen = [], 0
+        sizes = []
+        seen = 0
         while seen < self.ramp_tokens:
             frac = seen / self.ramp_tokens
             b = self.start + (self.full - self.start) * frac
@@ -88,7 +89,8 @@ class BatchPlan:
     @cached_property
     def schedule_steps(self) -> int:
         """Steps until the planned tokens are seen: the end of the learning-rate schedule."""
-        n, ramp_tokens = len(self._ramp), int(self._ramp_cum[-1])
+        n = len(self._ramp)
+        ramp_tokens = int(self._ramp_cum[-1])
         if self.horizon <= ramp_tokens:
             return int(np.searchsorted(self._ramp_cum, self.horizon, side="left"))
         return n + math.ceil((self.horizon - ramp_tokens) / (self.full * self.block))

@@ -134,7 +134,9 @@ def derive(cfg: Config, scale: Scale, name: str, overrides=()) -> Config:
             setattr(out.train, key, getattr(scale, key))
     pairs = list(scale.overrides) + list(overrides)
     out = apply_overrides(out, pairs)
-    m, t, s = out.model, out.train, out.schedule
+    m = out.model
+    t = out.train
+    s = out.schedule
     given = {pair.split("=", 1)[0].strip() for pair in pairs}
     # an explicit MLP width keeps its ratio (GPT-1: 4x)
     if m.n_inner and "model.n_inner" not in given:

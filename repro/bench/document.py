@@ -82,7 +82,8 @@ def aggregate(info: list[dict], results: list[dict]) -> list[dict]:
         for r in ok:
             # the other at its best in this process: the fastest of the peer's settings
             best = max(others, key=lambda k: r["stats"][k]["tokens_per_s"])
-            st, other = r["stats"][j], r["stats"][best]
+            st = r["stats"][j]
+            other = r["stats"][best]
             ours = j not in others
             samples.append({"process": r["process"], "vs": info[best]["name"] if ours else None,
                             "ratio_vs_peer": st["tokens_per_s"] / other["tokens_per_s"]
@@ -122,7 +123,8 @@ def aggregate(info: list[dict], results: list[dict]) -> list[dict]:
 def finalize(rows: list[dict], device_name: str, matmul: float | None) -> list[dict]:
     """MFU against the datasheet and the measured matmul, from the median tokens/s."""
     for r in rows:
-        tps, fpt = r.get("tokens_per_s"), r.get("flops_per_token")
+        tps = r.get("tokens_per_s")
+        fpt = r.get("flops_per_token")
         r["mfu"] = mfu(tps, fpt, device_name) if tps and fpt else None
         r["mfu_vs_matmul"] = tps * fpt / (matmul * 1e12) if tps and fpt and matmul else None
     return rows
@@ -175,7 +177,8 @@ def table(rows: list[dict]) -> str:
 
 
 def to_markdown(doc: dict) -> str:
-    mm, ratio = doc.get("matmul_tflops"), doc.get("attention_time_ratio")
+    mm = doc.get("matmul_tflops")
+    ratio = doc.get("attention_time_ratio")
     head = [f"# Training-step benchmark: {doc['device']}", "",
             f"- device: {doc['device']}" + (f" (CUDA {doc['cuda']})" if doc.get("cuda") else ""),
             f"- torch {doc['torch']}, transformers {doc['transformers']}",
@@ -234,7 +237,8 @@ def merge_earlier(doc: dict, path: Path, ran: list[str], order: list[str]) -> di
 def write(doc: dict, out: Path, order: list[str], ran: list[str] | None = None) -> tuple[Path, Path]:
     """<out>/bench-<slug>.md and .json; with `ran` (a --rows run), merged into the old ones."""
     stem = out / f"bench-{doc['device_slug']}"
-    md, js = stem.with_suffix(".md"), stem.with_suffix(".json")
+    md = stem.with_suffix(".md")
+    js = stem.with_suffix(".json")
     for r in doc["rows"]:   # which command measured a row: kept with it through later merges
         r.setdefault("command", doc["command"])
     if ran is not None:

@@ -60,7 +60,8 @@ def run_fresh(keys: list[str], processes: int, worker: list[str], budget_s: floa
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     samples: dict = {k: [] for k in keys}
-    env, guess = None, None
+    env = None
+    guess = None
     spawned = 0
     for i in range(1, processes + 1):
         todo = list(keys)

@@ -48,10 +48,12 @@ def try_size(c: Candidate, device, steps: int, loss_impl: str,
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    shape, T = c.shape, c.shape.block_size
+    shape = c.shape
+    T = c.shape.block_size
     g = torch.Generator().manual_seed(0)
     tok = torch.randint(0, shape.vocab_size, (1, T + 1), generator=g).to(device)
-    x, y = tok[:, :T], (tok[:, :T] if shape.sos_token else tok[:, 1:])
+    x = tok[:, :T]
+    y = tok[:, :T] if shape.sos_token else tok[:, 1:]
     model = timed = None
     try:   # building may be what runs out of memory
         model = build_model(shape, device, loss_impl=loss_impl, activation_checkpointing=True)
@@ -88,7 +90,8 @@ def largest(candidates: list[Candidate], budget_s: float, steps: int = 2,
             total = torch.cuda.get_device_properties(device).total_memory
             torch.cuda.set_per_process_memory_fraction(min(1.0, limit / total), device)
     t0 = time.perf_counter()
-    rows, families = [], {}
+    rows = []
+    families = {}
     for c in candidates:
         fam = families.setdefault(c.family, {"family": c.family, "largest": None,
                                              "stopped": None})

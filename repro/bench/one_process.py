@@ -119,7 +119,8 @@ def _append(path: Path, obj: dict) -> None:
 def read_results(path: Path) -> tuple[dict | None, dict]:
     """(the process's environment or None, {key: result}) from a file run_pairs wrote; a line
     cut short by a dying process is ignored."""
-    env, results = None, {}
+    env = None
+    results = {}
     if not path.is_file():
         return env, results
     for line in path.read_text().splitlines():

@@ -144,7 +144,8 @@ def contenders(pair: Pair | Attention, device, warmup: dict) -> list[Timed]:
     if isinstance(pair, Attention):
         return _attention(pair, device, warmup["eager"])
     names = [r["name"] for r in rows(pair)]
-    shape, B = pair.shape, pair.batch
+    shape = pair.shape
+    B = pair.batch
     T = shape.block_size
     g = torch.Generator().manual_seed(0)
     tok = torch.randint(0, shape.vocab_size, (B, T + 1), generator=g).to(device)
@@ -195,7 +196,8 @@ def _attention(a: Attention, device, warmup: int) -> list[Timed]:
 def quick_pairs(pairs: list) -> list:
     """quick() of each pair, those whose contenders then coincide with an earlier pair's
     dropped (a compiled pair and its eager twin are the same pair on the CPU)."""
-    out, seen = [], set()
+    out = []
+    seen = set()
     for p in map(quick, pairs):
         signature = (p.label, p.contenders) if isinstance(p, Pair) else p.key
         if signature not in seen:

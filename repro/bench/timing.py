@@ -59,7 +59,8 @@ def time_rounds(contenders: list[Timed], device, rounds: int, per_round: int, lo
         c.warmup_s = timed_run(c, c.warmup, cuda)
     resident = [c.resident() for c in contenders]
     graphs0 = _compile_counts()[0]
-    times, peaks = [[] for _ in contenders], [0] * len(contenders)
+    times = [[] for _ in contenders]
+    peaks = [0] * len(contenders)
     for _ in range(rounds):
         for i, c in enumerate(contenders):
             if cuda:

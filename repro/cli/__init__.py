@@ -74,7 +74,8 @@ def dispatch(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return
-    command, rest = argv[0], argv[1:]
+    command = argv[0]
+    rest = argv[1:]
     if command in VERBS:
         return import_module(f".{VERBS[command][0]}", __package__).main(rest)
     if command in papers():

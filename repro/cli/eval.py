@@ -201,7 +201,8 @@ def per_checkpoint(args, todo: list, settings) -> None:
     run = RunDir(args.run_dir).require_run("")
     steps = verified_steps(run.checkpoints) if args.all_checkpoints else [args.checkpoint]
     check(bool(steps), f"{run}: no complete checkpoint to score")
-    device, out = _device(args.device), []
+    device = _device(args.device)
+    out = []
     for step in steps:
         em = from_run(args.run_dir, step)
         result = {"step": step, **evaluate(em, todo, args.limit, settings, device,
@@ -235,11 +236,14 @@ def tokenize_only(args, settings) -> None:
     from ..data.tokenizers import get_tokenizer
     from ..eval.runner import tokenize_only as run
     if args.tokenizer:
-        config, tok, context = None, get_tokenizer(args.tokenizer), args.context
+        config = None
+        tok = get_tokenizer(args.tokenizer)
+        context = args.context
     else:
         check(bool(args.run_dir), "--tokenize-only needs a run folder or --tokenizer NAME")
         config = _run_config(args.run_dir)
-        tok, context = get_tokenizer(config.data.tokenizer), config.model.block_size
+        tok = get_tokenizer(config.data.tokenizer)
+        context = config.model.block_size
     todo = plan(args, config)
     check_data([t for t, _ in todo], settings)
     n = run(tok, context, todo, args.limit, settings)

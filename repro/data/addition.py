@@ -27,7 +27,8 @@ class AdditionTask:
         total = 10 ** (2 * n)
         perm = np.random.default_rng(1337).permutation(total)
         n_test = min(1000, total // 5)
-        self.test_ids, self.train_ids = perm[:n_test], perm[n_test:]
+        self.test_ids = perm[:n_test]
+        self.train_ids = perm[n_test:]
         self.n_train = len(self.train_ids)
         self.T = 3 * n  # 2n + (n+1) digits, minus the last one which is never an input
         check(cfg.model.block_size >= self.T,
@@ -35,8 +36,10 @@ class AdditionTask:
 
     def digits(self, ids: np.ndarray) -> np.ndarray:
         """Each problem as its 3n + 1 digits: a, b, then a + b reversed."""
-        n, base = self.ndigit, 10 ** self.ndigit
-        a, b = ids // base, ids % base
+        n = self.ndigit
+        base = 10 ** self.ndigit
+        a = ids // base
+        b = ids % base
         c = a + b
         cols = [(a // 10 ** (n - 1 - i)) % 10 for i in range(n)]
         cols += [(b // 10 ** (n - 1 - i)) % 10 for i in range(n)]

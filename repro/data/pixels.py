@@ -35,7 +35,8 @@ class ImageTask:
     kind = "images"
 
     def __init__(self, cfg: Config):
-        self.cfg, d = cfg, cfg.data
+        self.cfg = cfg
+        d = cfg.data
         self.sos = cfg.model.sos_token
         sets = im.load_images(d)
         (xall, yall), (xte, self.yte) = sets["train"], sets["val"]

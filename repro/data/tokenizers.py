@@ -124,7 +124,8 @@ class GPT1Tokenizer:
 
     def __init__(self):
         d = ASSETS / "gpt1-bpe"
-        self._vocab_path, self._merges_path = d / "encoder_bpe_40000.json", d / "vocab_40000.bpe"
+        self._vocab_path = d / "encoder_bpe_40000.json"
+        self._merges_path = d / "vocab_40000.bpe"
         self._files = _file_hashes(self._vocab_path, self._merges_path)
         self._bpe = self._nlp = None
 
@@ -158,7 +159,8 @@ class GPT1Tokenizer:
         # The Rust BPE applies the merges by rank exactly as C1's bpe(); words arrive split.
         self._bpe = Tokenizer(BPE(self._vocab(), merges, end_of_word_suffix="</w>",
                                   unk_token="<unk>", fuse_unk=False))
-        self._fix, self._nlp = ftfy.fix_text, spacy.blank("en").tokenizer
+        self._fix = ftfy.fix_text
+        self._nlp = spacy.blank("en").tokenizer
 
     def words(self, texts: list[str]) -> list[list[str]]:
         """The lower-cased words of each text after ftfy, standardisation and spaCy; a newline is

@@ -147,7 +147,8 @@ def _open(folder: Path, tok, key: str) -> TokenData:
     dtype = np.dtype(meta["dtype"])
     arrays = {}
     for split in ("train", "val"):
-        path, n = folder / f"{split}.bin", meta["tokens"][split]
+        path = folder / f"{split}.bin"
+        n = meta["tokens"][split]
         check(path.is_file() and path.stat().st_size == n * dtype.itemsize,
               f"{path}: size does not match meta.json ({n} tokens); delete {folder} to rebuild it")
         arrays[split] = np.memmap(path, dtype=dtype, mode="r") if n else np.zeros(0, dtype)
@@ -168,7 +169,8 @@ def encode_cached(tok, texts: list[str], cache_root: Path | None = None) -> list
     path = token_cache_root(cache_root).parent / "encoded" / f"{tok.name}-{key[:16]}.npz"
     if path.is_file():
         with np.load(path) as f:
-            ids, offsets = f["ids"], f["offsets"]
+            ids = f["ids"]
+            offsets = f["offsets"]
     else:
         encoded = tok.encode_batch(texts) if texts else []
         offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)

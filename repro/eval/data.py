@@ -90,7 +90,8 @@ def user_text(path: str) -> str:
     """The user's file (xz or plain), refused in one line where training would refuse it as
     data.path (missing, a folder, empty, binary, not UTF-8) or where it holds no text."""
     from ..data.text_files import check_text_file
-    p, what = Path(path).expanduser(), f"--set eval.path={path}"
+    p = Path(path).expanduser()
+    what = f"--set eval.path={path}"
     try:
         if p.suffix != ".xz":
             check_text_file(p)
@@ -144,7 +145,8 @@ def piqa(examples_text: str, labels_text: str) -> list[Choice]:
 def cbt(text: str) -> list[dict]:
     """The Children's Book Test format: stories of 20 numbered context lines and a 21st line
     "21 query with XXXXX<TAB>answer<TAB><TAB>cand1|cand2|...", stories apart by a blank line."""
-    out, story = [], []
+    out = []
+    story = []
     for line in lines_of(text):
         if not line.strip():
             story = []

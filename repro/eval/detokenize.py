@@ -61,7 +61,9 @@ RULES = {
 
 def detokenize_line(rules: Rules, line: str) -> str:
     both = {tok: text for tok, text, _ in rules.glue_both}
-    out, prev, quote_open = [], None, False
+    out = []
+    prev = None
+    quote_open = False
     for tok in line.split():
         glue = prev is not None and (
             tok in both or prev in both or tok in rules.glue_left or prev in rules.glue_right
@@ -101,7 +103,8 @@ def _peel_lists(rules: Rules) -> tuple[list, list, set, str, str]:
 def _split_chunk(rules: Rules, chunk: str) -> list[str]:
     if rules.repeated and set(chunk) <= set(rules.repeated):
         return list(chunk)
-    lead, trail = [], []
+    lead = []
+    trail = []
     leading, trailing, fixed, firsts, lasts = _peel_lists(rules)
     while chunk[0] in firsts:   # peel opening tokens, then closing ones, while a word remains
         hit = next((t for t in leading if chunk.startswith(t) and len(chunk) > len(t)), None)
@@ -125,7 +128,8 @@ def _abbreviation(rules: Rules, token: str) -> bool:
 
 def _split_joiners(rules: Rules, word: str) -> list[str]:
     """"1,000" -> ["1", "@,@", "000"]: a joiner text between two characters of its context."""
-    tokens, start = [], 0
+    tokens = []
+    start = 0
     for i in range(1, len(word) - 1):
         for tok, text, context in rules.glue_both:
             ok = CONTEXTS[context]

@@ -79,7 +79,8 @@ class ReproLM(TemplateLM):
         todo = []
         for (context, continuation), c, w in zip(pairs, contexts, wholes):
             if context:
-                ctx, cont = c, w[len(c):]
+                ctx = c
+                cont = w[len(c):]
             else:    # as TemplateLM: the prefix token, unless the continuation starts with it
                 prefix = self.prefix_token_id
                 ctx, cont = ([prefix], w) if w[0] != prefix else (w[:1], w[1:])
@@ -92,14 +93,17 @@ class ReproLM(TemplateLM):
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
         """lm_eval's disjoint rolling windows (utils.get_rolling_token_windows, context_len 1)."""
-        counts, flat = [], []
+        counts = []
+        flat = []
         for ids in self._encode([r.args[0] for r in requests]):
             w = [make_disjoint_window(p) for p in get_rolling_token_windows(
                 token_list=ids, prefix_token=self.prefix_token_id, max_seq_len=self.max_length,
                 context_len=1)]
             counts.append(len(w))
             flat += [Request(np.asarray(c), np.asarray(k)) for c, k in w]
-        scores, out, at = self.scorer.score(flat), [], 0
+        scores = self.scorer.score(flat)
+        out = []
+        at = 0
         for n in counts:
             out.append(sum(s.logprob for s in scores[at:at + n]))
             at += n
@@ -107,7 +111,8 @@ class ReproLM(TemplateLM):
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         """Greedy continuation of each context, cut at the first stop string."""
-        model, out = self.scorer.model, []
+        model = self.scorer.model
+        out = []
         for context, gen_kwargs in (r.args for r in requests):
             until = gen_kwargs.get("until", [])
             until = [until] if isinstance(until, str) else list(until)

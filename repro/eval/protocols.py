@@ -77,7 +77,8 @@ def kshot_contexts(setup: Setup, fmt_name: str, contexts: list[str], answers: li
         [fmt.demonstration.format(context=c, answer=a) + fmt.separator
          for c, a in zip(contexts, answers)])]
     fixed = setup.encode([prompt(fmt, [], contexts[i]) + tails[i] for i in scored])
-    out, used = [], []
+    out = []
+    used = []
     for i, f in zip(scored, fixed):
         k = fit(shots, [demo_len[j] for j in picks[i]], len(f), setup.context)
         out.append(prompt(fmt, [(contexts[j], answers[j]) for j in picks[i][:k]], contexts[i]))
@@ -102,10 +103,12 @@ def last_token(r: Request) -> Request:
 def last_word(setup: Setup, task, passages: list[str], shots: int, scored: range) -> list[dict]:
     split = [p.rsplit(" ", 1) for p in passages]
     check(all(len(s) == 2 for s in split), f"{task.name}: a passage without a space has no last word")
-    contexts, words = [s[0] for s in split], [s[1] for s in split]
+    contexts = [s[0] for s in split]
+    words = [s[1] for s in split]
     if not task.kshot:
         check(shots == 0, f"{task.name} is zero-shot; lambada_cloze takes K shots")
-        prompts, used = [contexts[i] for i in scored], []
+        prompts = [contexts[i] for i in scored]
+        used = []
     else:
         prompts, used = kshot_contexts(setup, task.kshot, contexts, words,
                                        [" " + w for w in words], scored, shots)
@@ -133,7 +136,8 @@ def choice(setup: Setup, task, examples: list[data.Choice], shots: int, scored: 
     if task.kshot:
         prompts, used = kshot_contexts(setup, task.kshot, contexts, answers, longest, scored, shots)
     else:
-        prompts, used = [contexts[i] for i in scored], []
+        prompts = [contexts[i] for i in scored]
+        used = []
     flat = [(p, " " + c) for p, i in zip(prompts, scored) for c in examples[i].choices]
     requests = pair_requests(setup, [p for p, _ in flat], [p + c for p, c in flat])
     if setup.scorer is None:
@@ -145,7 +149,8 @@ def choice(setup: Setup, task, examples: list[data.Choice], shots: int, scored: 
         label = examples[i].label
         right["per_token"] += int(np.argmax([x.logprob / x.tokens for x in s])) == label
         right["sum"] += int(np.argmax([x.logprob for x in s])) == label
-    n, extra = len(scored), _k_extra(shots, used, setup.settings.seed)
+    n = len(scored)
+    extra = _k_extra(shots, used, setup.settings.seed)
     main, other = (("per_token", "sum") if task.choice_score == "per_token" else ("sum", "per_token"))
     return [row(task, "accuracy", shots, 100 * right[main] / n, n, scoring=main, **extra),
             row(task, f"accuracy_{other}", shots, 100 * right[other] / n, n, scoring=other, **extra)]
@@ -154,7 +159,8 @@ def choice(setup: Setup, task, examples: list[data.Choice], shots: int, scored: 
 def cbt_choices(rules_name: str, items: list[dict]) -> list[data.Choice]:
     """A CBT question as a choice: the story and the query up to the blank, then each candidate
     with the rest of the sentence (GPT-2 §3.2 scores the choice and what follows it)."""
-    rules, out = RULES[rules_name], []
+    rules = RULES[rules_name]
+    out = []
     for item in items:
         query = detokenize_line(rules, item["query"])
         head, _, tail = query.partition("XXXXX")
@@ -183,7 +189,8 @@ def perplexity(setup: Setup, task, text: str, shots: int, limit: int) -> list[di
     if setup.scorer is None:
         return []
     scores = setup.scorer.score(requests, desc=f"{task.name} windows")
-    nll, scored = -sum(s.logprob for s in scores), sum(s.tokens for s in scores)
+    nll = -sum(s.logprob for s in scores)
+    scored = sum(s.tokens for s in scores)
     check(scored > 0, f"{task.name}: nothing to score (the text is a single token)")
     extra = {"stride": stride, "context": setup.context, "windows": len(requests),
              "model_tokens": scored}

@@ -17,7 +17,9 @@ def evaluate(em, plan: list, limit: int, settings, device: str, batch_size: int,
              progress: bool = True) -> dict:
     scorer = Scorer(em.model, device, batch_size, settings.precision, progress)
     setup = Setup(em.tokenizer, settings, em.model.config.block_size, scorer)
-    rows, files, commit = [], {}, git_commit()
+    rows = []
+    files = {}
+    commit = git_commit()
     for task, shots in plan:
         start = time.perf_counter()
         texts = read_task_files(task, settings.path)

@@ -73,7 +73,8 @@ def _tf(name: str):
 def quiet():
     """No progress bars / load reports from transformers while we save and load temp folders."""
     from transformers.utils import logging as hf_logging
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
@@ -213,7 +214,8 @@ def load_hf(source, dtype=torch.float32):
 
 def from_hf(source) -> GPT:
     """HF LM (object, folder or hub id) -> our GPT with the same weights, eval mode."""
-    hf, names = load_hf(source), [f.cls for f in BY_TYPE.values()]
+    hf = load_hf(source)
+    names = [f.cls for f in BY_TYPE.values()]
     check(type(hf).__name__ in names, f"{type(hf).__name__}: expected one of {', '.join(names)}")
     return from_state(hf.config, hf.state_dict())
 
@@ -284,7 +286,8 @@ def greedy_match(ours: GPT, hf, prompt, n: int = 20) -> bool:
     a = ours.generate(prompt, n, do_sample=False)[:, prompt.size(1):]
     x = _hf_prompt(hf, prompt)
     gen = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=n, pad_token_id=0)
-    eos, hf.generation_config.eos_token_id = hf.generation_config.eos_token_id, None
+    eos = hf.generation_config.eos_token_id
+    hf.generation_config.eos_token_id = None
     try:
         with quiet():
             b = hf.generate(x, generation_config=gen, attention_mask=torch.ones_like(x))

@@ -24,7 +24,8 @@ TEXT_FAMILIES = [kind for kind, fam in BY_TYPE.items() if not fam.sos_row]   # n
 def read_folder(source, device: str = "cpu"):
     """Our GPT (eval mode, fp32, on `device`) from a plain local folder, or None (see above)."""
     path = Path(str(source))
-    config, weights = path / "config.json", path / "model.safetensors"
+    config = path / "config.json"
+    weights = path / "model.safetensors"
     if not (config.is_file() and weights.is_file()):
         return None
     try:

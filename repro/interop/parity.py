@@ -79,7 +79,8 @@ def parity(cfg: ModelConfig, hf=None, seed: int = 0, seq_len: int | None = None)
             ref = _save_load(ref, f"{tmp}/hf")
         else:
             ref = load_hf(hf)
-        ours, family = from_hf(ref), type(ref).__name__
+        ours = from_hf(ref)
+        family = type(ref).__name__
         T = min(seq_len or 256, ours.config.block_size)
         g = torch.Generator().manual_seed(seed)
         idx = torch.randint(0, ours.config.vocab_size, (2, T), generator=g)
@@ -113,7 +114,8 @@ def check_sizes(models: dict, hf=None, full: bool = False, seed: int = 0,
                 seq_len: int | None = None) -> tuple[list[dict], list[dict]]:
     """(results, skipped): parity of each size (reduced to 2 layers and 16-wide heads unless
     full or hf), and the sizes no transformers class expresses (e.g. banded attention)."""
-    results, skipped = [], []
+    results = []
+    skipped = []
     for size, cfg in models.items():
         if hf is None and not full:
             cfg = dataclasses.replace(cfg, **reduced_overrides(cfg))
@@ -146,7 +148,11 @@ def passed(result: dict) -> bool:
 # ---- parameter counts ----------------------------------------------------------------------------
 def formula_params(cfg: ModelConfig) -> int:
     """papers/FACTS.md §5 for our structure: (V + T)·d + L·per_block + final norm (+ V·d untied, + d sos)."""
-    d, f, V, T, L = cfg.n_embd, cfg.inner, cfg.vocab_size, cfg.block_size, cfg.n_layer
+    d = cfg.n_embd
+    f = cfg.inner
+    V = cfg.vocab_size
+    T = cfg.block_size
+    L = cfg.n_layer
     norm = d * (2 if cfg.norm == "layernorm" else 1)  # gain (+ bias)
     block = 4 * d * d + 2 * d * f + (3 * d + d + f + d if cfg.bias else 0) + 2 * norm
     return ((V + T) * d + L * block + (norm if cfg.final_norm else 0)
@@ -189,7 +195,8 @@ def param_rows(models: dict, published: dict) -> list[dict]:
             hf = None
             notes.append(f"no HF class: {e}")
         if hf is not None and hf != ours:
-            d, L = cfg.n_embd, cfg.n_layer
+            d = cfg.n_embd
+            L = cfg.n_layer
             zero = 0 if cfg.bias else L * (3 * d + d + cfg.inner + d)
             why = f"HF {fam.cls} {hf - ours:+,}: zero linear biases {zero:,} (L·(5d+f))"
             if fam.sos_row:

@@ -32,7 +32,8 @@ def paper_value(spec, size: str, task: str, metric: str, shots: int, exact_size:
 
 def trained_here(config: dict, summary: dict) -> str:
     """Why a run of ours is not the paper's model: its shape and what it was trained on."""
-    m, data = config["model"], config["data"]
+    m = config["model"]
+    data = config["data"]
     source = data.get("dataset") or data.get("path") or data.get("source")
     return (f"no: a {m['n_layer']}x{m['n_embd']} model trained here on "
             f"{summary.get('tokens', 0) / 1e6:,.0f}M tokens of {source}")
@@ -78,7 +79,9 @@ def paper_rows(result: dict, sizes: list, comparable: str) -> list[dict]:
     size) that has one."""
     rows = []
     for r in result["results"]:
-        value, source, note = None, "", ""
+        value = None
+        source = ""
+        note = ""
         for spec, size in sizes:
             value, source, note = paper_value(spec, size, r["task"], r["metric"], r["shots"],
                                               exact_size=True)

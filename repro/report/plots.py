@@ -17,7 +17,8 @@ def plot_curves(runs: list[dict], path: Path, references=()) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, r in enumerate(runs):
-        m, color = r["metrics"], f"C{i % 10}"
+        m = r["metrics"]
+        color = f"C{i % 10}"
         label = f"seed {r['config']['train']['seed']}, {r['origin']}" + (
             f", {r['variant']}" if r.get("variant") else "")
         ax.plot([x["tokens"] for x in m], [x["loss"] for x in m], color=color, alpha=0.5, lw=1)

@@ -42,13 +42,16 @@ class Cadence:
     (see Trainer._agree), so a save is always collective."""
 
     def __init__(self, t: TrainConfig, total_steps: int, clock=time.monotonic):
-        self.t, self.total, self.clock = t, total_steps, clock
+        self.t = t
+        self.total = total_steps
+        self.clock = clock
         self.last_save = clock()
 
     def due(self, step: int) -> Due:
         """What the step that has just finished (1-based) must do; checkpoint steps always log
         (the loss is checked before anything is saved)."""
-        t, last = self.t, step == self.total
+        t = self.t
+        last = step == self.total
         ev = bool(t.eval_interval and step % t.eval_interval == 0) or last
         ck = bool(t.checkpoint_interval and step % t.checkpoint_interval == 0) or last
         return Due(log=step % t.log_interval == 0 or ev or ck, eval=ev, ckpt=ck, last=last)
