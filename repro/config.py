@@ -205,10 +205,6 @@ def section_from_dict(klass, d: dict, name: str = ""):
     return klass(**d)
 
 
-def valid_keys() -> list[str]:
-    return [f"{s}.{f.name}" for s, klass in SECTIONS.items() for f in fields(klass)]
-
-
 def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
     """Apply `section.field=value` strings (repro.overrides: the one --set path); unknown keys
     and bad values are errors."""
