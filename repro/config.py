@@ -239,7 +239,8 @@ def validate(cfg: Config) -> Config:
     check(t.tokens > 0, f"train.tokens must be positive, got {t.tokens}")
     check(t.log_interval > 0, "train.log_interval must be positive")
     check(t.compile or t.compile_mode == "default",
-          f"train.compile_mode={t.compile_mode} applies to a compiled model; set train.compile=true")
+          f"train.compile_mode={t.compile_mode} applies to a compiled model; "
+          f"set train.compile=true")
     check(0.0 <= cfg.schedule.min_lr_ratio <= 1.0, "schedule.min_lr_ratio must be in [0, 1]")
     check(0.0 < cfg.data.val_fraction < 1.0, "data.val_fraction must be in (0, 1)")
     check(cfg.task.ndigit >= 1, "task.ndigit must be at least 1")

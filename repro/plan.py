@@ -42,7 +42,8 @@ def print_plan(info: dict) -> str:
     lines = [
         f"{info['paper']} size={info['size']} scale={info['scale']}",
         f"  model    {info['n_layer']} layers x {info['n_embd']} wide, {info['n_head']} heads, "
-        f"context {info['block_size']}, vocab {info['vocab_size']:,}, {info['attention']} attention",
+        f"context {info['block_size']}, vocab {info['vocab_size']:,}, "
+        f"{info['attention']} attention",
         f"  params   {info['params']:,}",
         f"  tokens   {info['tokens']:,} in {info['steps']:,} steps of "
         f"{info['batch_tokens']:,} tokens",

@@ -46,7 +46,8 @@ METHOD = (
     "the peer is the Hugging Face class of the same family (repro.interop), built from its "
     "config with the same shape and its own `labels=` loss, defaults left as a user gets them, "
     "run at every compile mode one of ours in the pair uses (torch.compile(model, mode=...), "
-    "CUDA graphs included: the peer gets every option we take). MFU counts 6N + 12*L*T*d FLOPs per token (N: "
+    "CUDA graphs included: the peer gets every option we take). MFU counts 6N + 12*L*T*d "
+    "FLOPs per token (N: "
     "our parameter count, vocabulary padding excluded; attention counted dense, also for "
     "banded layers; recomputation of checkpointed blocks not counted), the same figure for "
     "every contender of a pair, against the datasheet bf16 peak and against the measured "
@@ -192,7 +193,8 @@ def to_markdown(doc: dict) -> str:
         if r["key"] in doc.get("kept_from_earlier_run", []):
             by_command.setdefault(r["command"], set()).add(r["key"])
     if by_command:
-        head.append("- pairs kept from earlier runs, with those runs' figures (processes; MFU against "
+        head.append("- pairs kept from earlier runs, with those runs' figures (processes; MFU "
+                    "against "
                     "their own matmul): " + "; ".join(f"{', '.join(sorted(keys))} (`{cmd}`)"
                                                      for cmd, keys in by_command.items()))
     if ratio is not None:
@@ -234,7 +236,8 @@ def merge_earlier(doc: dict, path: Path, ran: list[str], order: list[str]) -> di
     return doc
 
 
-def write(doc: dict, out: Path, order: list[str], ran: list[str] | None = None) -> tuple[Path, Path]:
+def write(doc: dict, out: Path, order: list[str],
+          ran: list[str] | None = None) -> tuple[Path, Path]:
     """<out>/bench-<slug>.md and .json; with `ran` (a --rows run), merged into the old ones."""
     stem = out / f"bench-{doc['device_slug']}"
     md = stem.with_suffix(".md")

@@ -109,7 +109,8 @@ def rows(pair: Pair | Attention) -> list[dict]:
     (our model's, charged to every contender of the pair)."""
     if isinstance(pair, Attention):
         shape = f"B{pair.batch} H{pair.heads} T{pair.ctx} D{pair.head_dim}"
-        names = [f"attention banded {pair.band} fwd+bwd {shape}", f"attention dense fwd+bwd {shape}"]
+        names = [f"attention banded {pair.band} fwd+bwd {shape}",
+                 f"attention dense fwd+bwd {shape}"]
         info = dict(key=pair.key, kind="attention", batch=pair.batch, ctx=pair.ctx, params=None,
                     flops_per_token=None)
         roles = ["ours", "variant"]

@@ -123,7 +123,8 @@ def parser() -> Parser:
                         "would start past it are skipped and recorded")
     p.add_argument("--largest", action="store_true", help="the largest size of GPT-2, GPT-3 "
                    "and iGPT that trains here (cce + activation checkpointing, micro-batch 1)")
-    p.add_argument("--memory-gb", type=positive("--memory-gb"), help="--largest: a memory limit below the GPU's")
+    p.add_argument("--memory-gb", type=positive("--memory-gb"),
+                   help="--largest: a memory limit below the GPU's")
     # internal: one benchmark process, started by the command above
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)

@@ -150,7 +150,8 @@ def main(argv: list[str]) -> None:
         return print_tasks()
     if args.tokenize_only and args.tokenizer:
         return tokenize_only(args, settings)
-    check(bool(args.run_dir) != bool(args.hf), "give a run folder or --hf NAME_OR_DIR (one of them)")
+    check(bool(args.run_dir) != bool(args.hf),
+          "give a run folder or --hf NAME_OR_DIR (one of them)")
     if args.tokenize_only:
         return tokenize_only(args, settings)
     start = time.perf_counter()
@@ -218,7 +219,8 @@ def per_checkpoint(args, todo: list, settings) -> None:
 def _run_config(run_dir: str):
     from ..rundir import RunDir
     run = RunDir(run_dir)
-    check(run.has_config() or run.is_evidence(), f"{run_dir}: not a run folder (no {RunDir.CONFIG})")
+    check(run.has_config() or run.is_evidence(),
+          f"{run_dir}: not a run folder (no {RunDir.CONFIG})")
     return run.load().pretraining("", FINE_TUNED)
 
 
@@ -228,7 +230,8 @@ def _device(name: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     cuda = name.startswith("cuda")
     check(name == "cpu" or (cuda and torch.cuda.is_available()),
-          f"--device {name}: " + ("no CUDA device here" if cuda else "expected auto, cpu or cuda[:i]"))
+          f"--device {name}: "
+          + ("no CUDA device here" if cuda else "expected auto, cpu or cuda[:i]"))
     return name
 
 

@@ -19,10 +19,12 @@ def main(argv: list[str]) -> None:
     if args.json:
         print(json.dumps(info, indent=2))
         return
-    print(f"exported {info['run_dir']} ({info['checkpoint']}) -> {info['out_dir']} as {info['family']}")
+    print(f"exported {info['run_dir']} ({info['checkpoint']}) -> {info['out_dir']} "
+          f"as {info['family']}")
     print(f"  load with {info['loader']}.from_pretrained({info['out_dir']!r}); "
           f"max abs logit diff {info['max_abs_diff']:.2e}")
-    print(f"  tokenizer: {info['tokenizer'] or 'none (not a shipped BPE)'}; files: {', '.join(info['files'])}")
+    print(f"  tokenizer: {info['tokenizer'] or 'none (not a shipped BPE)'}; "
+          f"files: {', '.join(info['files'])}")
 
 
 def card(run_dir: str, out: str):

@@ -79,8 +79,8 @@ def _checked(name: str, data: bytes, rows: dict) -> str:
     digest = hashlib.sha256(data).hexdigest()
     if len(data) != int(row["bytes"]) or digest != row["sha256"]:
         raise ReproError(f"{glue_dir() / name}: sha256 {digest[:12]}... ({len(data):,} bytes) "
-                         f"differs from MANIFEST.tsv ({row['sha256'][:12]}..., {int(row['bytes']):,} "
-                         f"bytes); the shipped GLUE data is damaged")
+                         f"differs from MANIFEST.tsv ({row['sha256'][:12]}..., "
+                         f"{int(row['bytes']):,} bytes); the shipped GLUE data is damaged")
     return data.decode("utf-8")
 
 
@@ -133,7 +133,8 @@ def parse(task: str, text: str, what: str) -> Split:
     labels = []
     for n, line in enumerate(lines, 1 + t.header):
         fields = line.split("\t")
-        check(len(fields) == t.fields, f"{what} line {n}: {len(fields)} fields, expected {t.fields}")
+        check(len(fields) == t.fields,
+              f"{what} line {n}: {len(fields)} fields, expected {t.fields}")
         for j, col in enumerate(t.text_columns):
             segments[j].append(fields[col])
         value = fields[t.label_column]

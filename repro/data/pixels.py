@@ -23,7 +23,8 @@ from . import palette as pal
 VAL_FRACTION = 0.1   # iGPT §3: 10% of the training images held out (CIFAR, STL)
 
 
-def split_train_val(n: int, fraction: float = VAL_FRACTION, seed: int = 0) -> tuple[np.ndarray, ...]:
+def split_train_val(n: int, fraction: float = VAL_FRACTION,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, val indices): a fixed shuffle of the n training images, the last
     `fraction` of it held out; both sorted, so the order of the images is kept."""
     perm = np.random.default_rng(seed).permutation(n)

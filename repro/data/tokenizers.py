@@ -52,8 +52,8 @@ class GPT2Tokenizer:
         self._files = _file_hashes(path)
         # Parsed here rather than by tiktoken.load, which would copy the file into a temp-dir cache;
         # building the Encoding ourselves (not tiktoken.get_encoding) never touches the network.
-        ranks = {base64.b64decode(tok): int(rank)
-                 for tok, rank in (line.split() for line in path.read_text("ascii").splitlines() if line)}
+        rows = (line.split() for line in path.read_text("ascii").splitlines() if line)
+        ranks = {base64.b64decode(tok): int(rank) for tok, rank in rows}
         self._enc = tiktoken.Encoding(name="gpt2", pat_str=r50k_pat_str, mergeable_ranks=ranks,
                                       special_tokens={"<|endoftext|>": self.eot_id},
                                       explicit_n_vocab=self.vocab_size)
@@ -94,7 +94,8 @@ class GPT2Tokenizer:
 # one " \n "; other whitespace runs one space.
 _GPT1_REPLACE = (("\u2014", "-"), ("\u2013", "-"), ("\u2015", "-"), ("\u2026", "..."),
                  ("\u00b4", "'"))
-_GPT1_PUNCT = re.compile(r"""(-+|~+|!+|"+|;+|\?+|\++|,+|\)+|\(+|\\+|/+|\*+|\[+|\]+|\}+|\{+|\|+|_+)""")
+_GPT1_PUNCT = re.compile(
+    r"""(-+|~+|!+|"+|;+|\?+|\++|,+|\)+|\(+|\\+|/+|\*+|\[+|\]+|\}+|\{+|\|+|_+)""")
 _GPT1_NEWLINE = re.compile(r"\s*\n\s*")
 _GPT1_SPACES = re.compile(r"[^\S\n]+")
 GPT1_PIPELINE = "ftfy.fix_text > standardise > spacy.blank('en').tokenizer > lower > BPE"
@@ -140,7 +141,8 @@ class GPT1Tokenizer:
         if not hasattr(self, "_vocab_cache"):
             self._vocab_cache = json.loads(self._vocab_path.read_text("utf-8"))
             check(len(self._vocab_cache) == self.vocab_size,
-                  f"{self._vocab_path}: {len(self._vocab_cache)} tokens, expected {self.vocab_size}")
+                  f"{self._vocab_path}: {len(self._vocab_cache)} tokens, "
+                  f"expected {self.vocab_size}")
         return self._vocab_cache
 
     def _load(self):
@@ -269,5 +271,6 @@ def get_tokenizer(name: str, texts: list[str] | None = None, state: dict | None 
 
 
 def tokenize_command(tokenizer: str, text: str) -> list[int]:
-    """`python -m repro tokenize`: the ids of `text`; char uses the text's own characters as vocabulary."""
+    """`python -m repro tokenize`: the ids of `text`; char uses the text's own characters as
+    vocabulary."""
     return get_tokenizer(tokenizer, texts=[text]).encode(text)

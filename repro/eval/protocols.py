@@ -102,7 +102,8 @@ def last_token(r: Request) -> Request:
 
 def last_word(setup: Setup, task, passages: list[str], shots: int, scored: range) -> list[dict]:
     split = [p.rsplit(" ", 1) for p in passages]
-    check(all(len(s) == 2 for s in split), f"{task.name}: a passage without a space has no last word")
+    check(all(len(s) == 2 for s in split),
+          f"{task.name}: a passage without a space has no last word")
     contexts = [s[0] for s in split]
     words = [s[1] for s in split]
     if not task.kshot:
@@ -127,7 +128,8 @@ def last_word(setup: Setup, task, passages: list[str], shots: int, scored: range
 
 
 # ---- multiple choice -------------------------------------------------------------------------
-def choice(setup: Setup, task, examples: list[data.Choice], shots: int, scored: range) -> list[dict]:
+def choice(setup: Setup, task, examples: list[data.Choice], shots: int,
+           scored: range) -> list[dict]:
     if not task.kshot:
         check(shots == 0, f"{task.name} is zero-shot")
     contexts = [e.context for e in examples]
@@ -151,9 +153,11 @@ def choice(setup: Setup, task, examples: list[data.Choice], shots: int, scored: 
         right["sum"] += int(np.argmax([x.logprob for x in s])) == label
     n = len(scored)
     extra = _k_extra(shots, used, setup.settings.seed)
-    main, other = (("per_token", "sum") if task.choice_score == "per_token" else ("sum", "per_token"))
+    per_token = task.choice_score == "per_token"
+    main, other = ("per_token", "sum") if per_token else ("sum", "per_token")
     return [row(task, "accuracy", shots, 100 * right[main] / n, n, scoring=main, **extra),
-            row(task, f"accuracy_{other}", shots, 100 * right[other] / n, n, scoring=other, **extra)]
+            row(task, f"accuracy_{other}", shots, 100 * right[other] / n, n, scoring=other,
+                **extra)]
 
 
 def cbt_choices(rules_name: str, items: list[dict]) -> list[data.Choice]:

@@ -147,7 +147,8 @@ def passed(result: dict) -> bool:
 
 # ---- parameter counts ----------------------------------------------------------------------------
 def formula_params(cfg: ModelConfig) -> int:
-    """papers/FACTS.md §5 for our structure: (V + T)·d + L·per_block + final norm (+ V·d untied, + d sos)."""
+    """papers/FACTS.md §5 for our structure: (V + T)·d + L·per_block + final norm (+ V·d untied,
+    + d sos)."""
     d = cfg.n_embd
     f = cfg.inner
     V = cfg.vocab_size
