@@ -7,7 +7,7 @@ A fine-tuning run's config.json is tagged `"kind": "finetune"`. Runs written bef
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .config import ModelConfig, section_from_dict
@@ -57,17 +57,19 @@ class FinetuneConfig:
     paper: str
     scale: str
     task: str
-    input: str                    # the task's input kind (repro.transfer.inputs.KINDS)
     seed: int
     recipe: FinetuneRecipe
     overrides: list               # the --set pairs, as typed
     init: dict                    # where the weights came from and what pre-training they had
     model: ModelConfig            # the fine-tuned GPT (with the three added tokens)
-    specials: dict                # start, delimiter, extract token ids
-    max_len: int
-    data: dict                    # the task's files, checksums and example counts
-    tokenizer: dict
     transfer_layers: int | None = None   # pre-trained blocks kept (None: all; older runs)
+    # What the run saw, recorded for the reader; nothing is decided by it (a hand-made record,
+    # as tests write, may leave it out).
+    input: str = ""               # the task's input kind (repro.transfer.inputs.KINDS)
+    specials: dict = field(default_factory=dict)    # start, delimiter, extract token ids
+    max_len: int = 0
+    data: dict = field(default_factory=dict)        # the task's files, checksums, counts
+    tokenizer: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"kind": self.KIND, **dataclasses.asdict(self)}
