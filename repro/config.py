@@ -205,10 +205,16 @@ def section_from_dict(klass, d: dict, name: str = ""):
     return klass(**d)
 
 
+def valid_keys() -> list[str]:
+    """The keys --set reaches in a Config: section.field (never paper, size or scale)."""
+    return [f"{s}.{f.name}" for s, klass in SECTIONS.items() for f in fields(klass)]
+
+
 def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
     """Apply `section.field=value` strings (repro.overrides: the one --set path); unknown keys
     and bad values are errors."""
-    return override(cfg, pairs, {k: t for k, t in field_types(cfg).items() if "." in k})
+    types = field_types(cfg)
+    return override(cfg, pairs, {k: types[k] for k in valid_keys()})
 
 
 def validate(cfg: Config) -> Config:
