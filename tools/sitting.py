@@ -140,9 +140,10 @@ def plan(name: str, scale: str, seeds: list[int]) -> list[Job]:
     if name == "scaling":
         return [scaling("gpt3", scale, 6)]
     if name == "gpt1":
-        return ([train("gpt1", 0, scale, *COST["gpt1"]), checkpoint_scores("gpt1", 0)]
-                + [transfer_layers(t, k, s, scale) for s in seeds[:3] for t in LAYER_TASKS
-                   for k in range(GPT1_SMALL_LAYERS)])
+        return [train("gpt1", 0, scale, *COST["gpt1"]), checkpoint_scores("gpt1", 0)]
+    if name == "layers":   # its own plan, so a sitting can start the matrix before it
+        return [transfer_layers(t, k, s, scale) for s in seeds[:3] for t in LAYER_TASKS
+                for k in range(GPT1_SMALL_LAYERS)]
     if name not in PLANS:
         raise SystemExit(f"unknown plan {name!r}: {', '.join(PLANS)}, finetune, gpt1, "
                          f"scaling, timing")
