@@ -37,7 +37,9 @@ def finetuning_run(out: Path, tagged: bool = True) -> RunDir:
     """A fine-tuning run folder with the committed run's config (as written now, or as it is)."""
     run = RunDir.create(out / "gpt1-finetune-small", "cola-20260101-000000-s0-abcdef")
     old = json.loads((OLD_FINETUNE / RunDir.CONFIG).read_text())
-    run.write_json(RunDir.CONFIG, FinetuneConfig.from_dict(old).to_dict() if tagged else old)
+    # untagged: the shape written before runs carried "kind" (recognised by its fields)
+    untagged = {k: v for k, v in old.items() if k != "kind"}
+    run.write_json(RunDir.CONFIG, FinetuneConfig.from_dict(old).to_dict() if tagged else untagged)
     shutil.copy(OLD_FINETUNE / RunDir.SUMMARY, run / RunDir.SUMMARY)
     return run
 
@@ -51,7 +53,9 @@ def test_the_loader_tags_both_kinds_with_typed_configs(tmp_path):
         ft = finetuning_run(tmp_path / str(tagged), tagged).load()
         assert ft.kind == "finetune" and isinstance(ft.config, FinetuneConfig)
         assert (ft.config.task, ft.config.seed, ft.config.recipe.lm_coef) == ("cola", 0, 0.5)
-        assert ft.config.model.n_layer == 6 and ft.config.transfer_layers is None
+        committed = json.loads((OLD_FINETUNE / RunDir.CONFIG).read_text())
+        assert ft.config.model.n_layer == 6
+        assert ft.config.transfer_layers == committed.get("transfer_layers")
         assert ft.what() == "a fine-tuning run (cola)"
     written = json.loads((finetuning_run(tmp_path / "again") / RunDir.CONFIG).read_text())
     assert written["kind"] == "finetune" and written["recipe"]["lr"] == 6.25e-5
